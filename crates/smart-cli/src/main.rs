@@ -1,0 +1,2 @@
+//! smart CLI (stub).
+fn main() {}

@@ -1,0 +1,1 @@
+//! RFC 7523 `client_assertion` JWTs signed with ES384 or RS384. (In progress.)

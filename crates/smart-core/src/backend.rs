@@ -1,0 +1,1 @@
+//! Backend Services: `client_credentials` with a signed assertion, and the token cache. (In progress.)

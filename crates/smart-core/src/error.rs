@@ -1,0 +1,332 @@
+//! The crate's one error type, [`Error`], and its leaf detail types.
+//!
+//! No variant ever carries a response body, a token, a secret, a key, an authorization code
+//! or a PKCE verifier: errors are safe to log. Leaf types derive `Clone + PartialEq` so tests
+//! can `assert_eq!` on them.
+
+use std::fmt;
+
+/// Everything that can go wrong in `smart-core`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The authorization server answered with an OAuth 2.0 error (RFC 6749 §5.2), either in a
+    /// token-endpoint response body or in an authorization redirect (§4.1.2.1).
+    OAuth(OAuthError),
+    /// A non-2xx HTTP status whose body was not an OAuth error document.
+    Http {
+        /// The URL that was requested (no query string secrets: token requests use POST bodies).
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// `.well-known/smart-configuration` (or the CapabilityStatement fallback) was unusable.
+    Discovery(DiscoveryError),
+    /// A document failed to parse. Carries the document kind and a message, never its bytes.
+    Parse(ParseError),
+    /// The authorization redirect (callback) failed validation.
+    Callback(CallbackError),
+    /// A scope string is malformed (SMART App Launch §"Scopes and Launch Context").
+    Scope(ScopeError),
+    /// A private key could not be loaded or used.
+    Key(KeyError),
+    /// The entropy source failed.
+    Entropy,
+    /// Invalid configuration supplied by the caller (the message names the option).
+    Config(String),
+    /// A URL uses plain `http://` to a non-loopback host, or another refused scheme.
+    InsecureUrl {
+        /// The refused URL.
+        url: String,
+    },
+    /// The state machine was driven out of order (e.g. `handle_response` without a request in
+    /// flight). A bug in the driver, never caused by the network.
+    Misuse(&'static str),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::OAuth(e) => e.fmt(f),
+            Self::Http { url, status } => write!(f, "HTTP {status} from {url}"),
+            Self::Discovery(e) => e.fmt(f),
+            Self::Parse(e) => e.fmt(f),
+            Self::Callback(e) => e.fmt(f),
+            Self::Scope(e) => e.fmt(f),
+            Self::Key(e) => e.fmt(f),
+            Self::Entropy => f.write_str("the entropy source failed"),
+            Self::Config(m) => write!(f, "invalid configuration: {m}"),
+            Self::InsecureUrl { url } => {
+                write!(f, "refusing insecure URL {url} (https is required except on loopback)")
+            }
+            Self::Misuse(m) => write!(f, "state machine misuse: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// An OAuth 2.0 error response (RFC 6749 §5.2 for the token endpoint, §4.1.2.1 for the
+/// authorization redirect).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct OAuthError {
+    /// HTTP status of the token-endpoint response; `None` for an error redirect.
+    pub status: Option<u16>,
+    /// The `error` code, e.g. `invalid_client`, `invalid_grant`, `access_denied`.
+    pub error: String,
+    /// `error_description`, human-readable text from the server.
+    pub error_description: Option<String>,
+    /// `error_uri`, a page describing the error.
+    pub error_uri: Option<String>,
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OAuth error `{}`", self.error)?;
+        if let Some(d) = &self.error_description {
+            write!(f, ": {d}")?;
+        }
+        if let Some(s) = self.status {
+            write!(f, " (HTTP {s})")?;
+        }
+        if let Some(u) = &self.error_uri {
+            write!(f, " see {u}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why discovery failed (SMART App Launch §"Discovery", spec digest §2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiscoveryError {
+    /// The URL that was fetched.
+    pub url: String,
+    /// The HTTP status, when a response arrived.
+    pub status: Option<u16>,
+    /// What was wrong.
+    pub kind: DiscoveryErrorKind,
+}
+
+/// The reason inside a [`DiscoveryError`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DiscoveryErrorKind {
+    /// The server answered with a non-2xx status.
+    Status,
+    /// The body was not JSON (e.g. an HTML login page).
+    NotJson,
+    /// The JSON did not have the required shape; the message names the field.
+    Invalid(String),
+    /// A required field is absent.
+    MissingField(&'static str),
+    /// `code_challenge_methods_supported` is present but lacks `S256` (never downgrade to
+    /// `plain`).
+    PkceS256Unsupported,
+    /// Neither the well-known document nor the CapabilityStatement fallback was usable.
+    NoUsableSource,
+}
+
+impl fmt::Display for DiscoveryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "discovery failed for {}", self.url)?;
+        if let Some(s) = self.status {
+            write!(f, " (HTTP {s})")?;
+        }
+        match &self.kind {
+            DiscoveryErrorKind::Status => f.write_str(": unexpected HTTP status"),
+            DiscoveryErrorKind::NotJson => f.write_str(": response is not JSON"),
+            DiscoveryErrorKind::Invalid(m) => write!(f, ": invalid document: {m}"),
+            DiscoveryErrorKind::MissingField(n) => write!(f, ": missing required field `{n}`"),
+            DiscoveryErrorKind::PkceS256Unsupported => {
+                f.write_str(": server does not support PKCE S256 (refusing to downgrade)")
+            }
+            DiscoveryErrorKind::NoUsableSource => {
+                f.write_str(": neither .well-known/smart-configuration nor metadata was usable")
+            }
+        }
+    }
+}
+
+/// Which document failed to parse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Document {
+    /// `.well-known/smart-configuration`.
+    SmartConfiguration,
+    /// A FHIR CapabilityStatement (`[base]/metadata`).
+    CapabilityStatement,
+    /// A token-endpoint success response.
+    TokenResponse,
+    /// A token-endpoint error response.
+    OAuthError,
+    /// An `id_token` (JWT) or its claims.
+    IdToken,
+    /// A JSON Web Key or key set.
+    Jwk,
+    /// A PEM or DER private key.
+    PrivateKey,
+    /// An authorization redirect (callback) URL.
+    CallbackUrl,
+    /// An EHR launch URL (`iss`, `launch`).
+    LaunchUrl,
+    /// Launch context members of a token response.
+    LaunchContext,
+    /// A stored token set.
+    StoredToken,
+}
+
+/// A parse failure: the document kind and a message that never quotes the input's values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    /// Which document.
+    pub document: Document,
+    /// What was wrong (field names and positions only).
+    pub message: String,
+}
+
+impl ParseError {
+    /// A parse error for `document`.
+    pub fn new(document: Document, message: impl Into<String>) -> Self {
+        Self { document, message: message.into() }
+    }
+
+    /// Build from a `serde_json` error without quoting any value from the input: serde's own
+    /// messages may echo a string value (which could be a token), so only the error category
+    /// and position are kept.
+    pub fn from_json(document: Document, e: &serde_json::Error) -> Self {
+        let what = match e.classify() {
+            serde_json::error::Category::Io => "I/O error",
+            serde_json::error::Category::Syntax => "invalid JSON syntax",
+            serde_json::error::Category::Data => "unexpected JSON shape",
+            serde_json::error::Category::Eof => "truncated JSON",
+        };
+        Self::new(document, format!("{what} at line {} column {}", e.line(), e.column()))
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "could not parse {:?}: {}", self.document, self.message)
+    }
+}
+
+/// The authorization redirect failed validation (RFC 6749 §4.1.2, §10.12; RFC 9207).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallbackError {
+    /// The redirect has no `state` parameter.
+    MissingState,
+    /// `state` does not match the pending authorization (possible CSRF).
+    StateMismatch,
+    /// No pending authorization matches (unknown or already used).
+    UnknownState,
+    /// The redirect has neither `code` nor `error`.
+    MissingCode,
+    /// The server redirected with an `error` (e.g. `access_denied`).
+    Authorization(OAuthError),
+    /// RFC 9207 `iss` differs from the expected issuer (possible mix-up attack).
+    IssuerMismatch {
+        /// The issuer expected from discovery (or the FHIR base).
+        expected: String,
+        /// The `iss` the redirect carried.
+        received: String,
+    },
+    /// The redirect URL does not match the `redirect_uri` the request used.
+    RedirectUriMismatch,
+    /// An EHR launch URL lacks `iss`.
+    MissingIss,
+    /// An EHR launch URL lacks `launch`.
+    MissingLaunch,
+    /// `iss` is not on the caller's allow-list.
+    IssNotAllowed(String),
+}
+
+impl fmt::Display for CallbackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingState => f.write_str("callback has no `state` parameter"),
+            Self::StateMismatch => f.write_str("callback `state` does not match the pending authorization"),
+            Self::UnknownState => f.write_str("no pending authorization for this `state` (unknown or already used)"),
+            Self::MissingCode => f.write_str("callback has neither `code` nor `error`"),
+            Self::Authorization(e) => write!(f, "authorization failed: {e}"),
+            Self::IssuerMismatch { expected, received } => {
+                write!(f, "callback `iss` {received} does not match the expected issuer {expected}")
+            }
+            Self::RedirectUriMismatch => f.write_str("callback URL does not match the registered redirect_uri"),
+            Self::MissingIss => f.write_str("launch URL has no `iss` parameter"),
+            Self::MissingLaunch => f.write_str("launch URL has no `launch` parameter"),
+            Self::IssNotAllowed(iss) => write!(f, "`iss` {iss} is not on the allow-list"),
+        }
+    }
+}
+
+/// A malformed scope string (spec digest §5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScopeError {
+    /// The offending scope token.
+    pub scope: String,
+    /// Byte offset inside `scope` where the problem starts.
+    pub position: usize,
+    /// What was expected.
+    pub message: String,
+}
+
+impl fmt::Display for ScopeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid scope `{}` at byte {}: {}", self.scope, self.position, self.message)
+    }
+}
+
+/// A private key could not be loaded or used. The message never contains key material.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyError {
+    /// What went wrong, e.g. "unsupported PEM label `CERTIFICATE`".
+    pub message: String,
+}
+
+impl KeyError {
+    /// A key error with `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into() }
+    }
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "key error: {}", self.message)
+    }
+}
+
+macro_rules! from_leaf {
+    ($($leaf:ident => $variant:ident),*) => {$(
+        impl From<$leaf> for Error {
+            fn from(e: $leaf) -> Self { Self::$variant(e) }
+        }
+    )*};
+}
+from_leaf!(OAuthError => OAuth, DiscoveryError => Discovery, ParseError => Parse,
+    CallbackError => Callback, ScopeError => Scope, KeyError => Key);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_error_never_quotes_values() {
+        let e = serde_json::from_str::<u64>("\"eyJsecret-token\"").unwrap_err();
+        let p = ParseError::from_json(Document::TokenResponse, &e);
+        assert!(!p.to_string().contains("eyJsecret"), "{p}");
+        assert!(p.to_string().contains("TokenResponse"));
+    }
+
+    #[test]
+    fn oauth_error_display() {
+        let e = OAuthError {
+            status: Some(400),
+            error: "invalid_client".into(),
+            error_description: Some("bad aud".into()),
+            error_uri: None,
+        };
+        assert_eq!(e.to_string(), "OAuth error `invalid_client`: bad aud (HTTP 400)");
+    }
+}

@@ -1,0 +1,267 @@
+//! The driver contract: [`Flow`], [`Action`], and the plain HTTP values that cross it.
+//!
+//! A flow is a state machine that never performs I/O. A driver (an adapter crate, or a test)
+//! runs it like this:
+//!
+//! ```text
+//! loop {
+//!     match flow.poll(now)? {
+//!         Action::Ready(output) => return output,
+//!         Action::Send(request) => match send(request) {          // the driver's HTTP client
+//!             Ok(response) => flow.handle_response(response, now)?,
+//!             Err(e) => { flow.abort(); return Err(e) }
+//!         },
+//!     }
+//! }
+//! ```
+//!
+//! Drivers must not follow redirects, must cap bodies at [`MAX_RESPONSE_BYTES`], and must
+//! hand every status code (4xx and 5xx included) to [`Flow::handle_response`].
+
+use crate::error::Error;
+use crate::time::UnixTime;
+use url::Url;
+
+/// The most response-body bytes a driver should read before giving up (1 MiB). SMART
+/// documents (discovery, token responses) are a few kilobytes.
+pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// An HTTP method. SMART only ever needs these two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Method {
+    /// `GET`
+    Get,
+    /// `POST`
+    Post,
+}
+
+impl Method {
+    /// The method name as sent on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+        }
+    }
+}
+
+/// A request the driver must send. `Debug` prints the method, URL and header names only:
+/// the body (which may carry a `client_assertion`, `code`, `code_verifier` or
+/// `refresh_token`) and the `Authorization` header value are redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// The method.
+    pub method: Method,
+    /// The absolute URL.
+    pub url: Url,
+    /// Header name/value pairs, in order. Names are lower-case.
+    pub headers: Vec<(String, String)>,
+    /// The body (`application/x-www-form-urlencoded` for token requests; empty for GET).
+    pub body: Vec<u8>,
+}
+
+impl HttpRequest {
+    /// A `GET` with `Accept: application/json`.
+    pub fn get_json(url: Url) -> Self {
+        Self {
+            method: Method::Get,
+            url,
+            headers: vec![("accept".into(), "application/json".into())],
+            body: Vec::new(),
+        }
+    }
+
+    /// A form `POST` (`application/x-www-form-urlencoded`, RFC 6749 §4.1.3) accepting JSON.
+    /// Names and values go through a real form encoder.
+    pub fn post_form<'a>(url: Url, fields: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut ser = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in fields {
+            ser.append_pair(k, v);
+        }
+        Self {
+            method: Method::Post,
+            url,
+            headers: vec![
+                ("content-type".into(), "application/x-www-form-urlencoded".into()),
+                ("accept".into(), "application/json".into()),
+            ],
+            body: ser.finish().into_bytes(),
+        }
+    }
+
+    /// The value of header `name` (case-insensitive), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body decoded as form fields (for tests and diagnostics).
+    pub fn form_fields(&self) -> Vec<(String, String)> {
+        form_urlencoded::parse(&self.body).into_owned().collect()
+    }
+}
+
+impl std::fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("url", &self.url.as_str())
+            .field("headers", &names)
+            .field("body", &format_args!("[{} bytes redacted]", self.body.len()))
+            .finish()
+    }
+}
+
+/// A response the driver received. `Debug` prints the status and header names only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// Header name/value pairs as received.
+    pub headers: Vec<(String, String)>,
+    /// The body, at most [`MAX_RESPONSE_BYTES`].
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A response with `status` and `body` and no headers (handy in tests).
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        Self { status, headers: Vec::new(), body: body.into() }
+    }
+
+    /// The value of header `name` (case-insensitive, SMART 2.2.0), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+impl std::fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("headers", &names)
+            .field("body", &format_args!("[{} bytes redacted]", self.body.len()))
+            .finish()
+    }
+}
+
+/// What the driver must do next.
+#[must_use]
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Action<T> {
+    /// Send this request, then pass the response to [`Flow::handle_response`] (or call
+    /// [`Flow::abort`] if it could not be sent).
+    Send(HttpRequest),
+    /// The flow has produced its output.
+    Ready(T),
+}
+
+/// A sans-IO protocol state machine. See the [module docs](self) for the driver loop.
+pub trait Flow {
+    /// What the flow produces.
+    type Output;
+
+    /// The next action. Never blocks and never reads a clock: `now` is the caller's current
+    /// time in seconds since the epoch.
+    ///
+    /// # Errors
+    /// Protocol errors (an OAuth error, a parse failure) recorded by the last
+    /// `handle_response`, or [`Error::Misuse`] when a request is still in flight.
+    fn poll(&mut self, now: UnixTime) -> Result<Action<Self::Output>, Error>;
+
+    /// Feed the response to the request last returned by [`poll`](Self::poll).
+    ///
+    /// # Errors
+    /// The error the response represents (e.g. [`Error::OAuth`] for a 400 from the token
+    /// endpoint), or [`Error::Misuse`] when no request is in flight.
+    fn handle_response(&mut self, response: HttpResponse, now: UnixTime) -> Result<(), Error>;
+
+    /// The last request failed in transport. The flow forgets it, so the next `poll` starts
+    /// afresh (with a new `jti` for assertions).
+    fn abort(&mut self);
+}
+
+/// Whether `url` may carry credentials: `https`, or `http` to a loopback host
+/// (`localhost`, `127.0.0.0/8`, `[::1]`, RFC 8252 §7.3).
+pub fn is_secure_or_loopback(url: &Url) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => match url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+/// [`Error::InsecureUrl`] unless [`is_secure_or_loopback`] (or `allow_insecure` is set).
+///
+/// # Errors
+/// [`Error::InsecureUrl`] naming the URL.
+pub fn check_url_security(url: &Url, allow_insecure: bool) -> Result<(), Error> {
+    if is_secure_or_loopback(url) || (allow_insecure && url.scheme() == "http") {
+        Ok(())
+    } else {
+        Err(Error::InsecureUrl { url: url.to_string() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_body_and_auth() {
+        let mut r = HttpRequest::post_form(
+            Url::parse("https://ehr.example.org/token").unwrap(),
+            [("client_assertion", "eyJ.secret.sig")],
+        );
+        r.headers.push(("authorization".into(), "Basic c2VjcmV0".into()));
+        let d = format!("{r:?}");
+        assert!(!d.contains("secret"), "{d}");
+        assert!(!d.contains("c2VjcmV0"), "{d}");
+        assert!(d.contains("authorization"));
+    }
+
+    #[test]
+    fn form_encoding_escapes_reserved() {
+        let r = HttpRequest::post_form(
+            Url::parse("https://e/t").unwrap(),
+            [("scope", "patient/Observation.rs?category=a|b&x=y")],
+        );
+        assert_eq!(
+            String::from_utf8(r.body.clone()).unwrap(),
+            "scope=patient%2FObservation.rs%3Fcategory%3Da%7Cb%26x%3Dy"
+        );
+        assert_eq!(r.form_fields()[0].1, "patient/Observation.rs?category=a|b&x=y");
+    }
+
+    #[test]
+    fn loopback_rule() {
+        let ok = ["https://x.org/", "http://127.0.0.1:8080/", "http://localhost/", "http://[::1]/"];
+        for u in ok {
+            assert!(is_secure_or_loopback(&Url::parse(u).unwrap()), "{u}");
+        }
+        let bad = ["http://ehr.example.org/", "ftp://x/", "http://10.0.0.1/"];
+        for u in bad {
+            assert!(!is_secure_or_loopback(&Url::parse(u).unwrap()), "{u}");
+        }
+        assert!(check_url_security(&Url::parse("http://ehr.example.org/").unwrap(), true).is_ok());
+    }
+}

@@ -1,0 +1,1 @@
+//! Private key loading (PEM, JWK) and public JWKS export. (In progress.)

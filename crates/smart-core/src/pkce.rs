@@ -1,0 +1,1 @@
+//! PKCE (RFC 7636), S256 only. (In progress.)
