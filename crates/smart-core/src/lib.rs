@@ -15,6 +15,7 @@
 
 pub mod assertion;
 pub mod backend;
+pub mod client_auth;
 pub mod discovery;
 pub mod entropy;
 pub mod error;
