@@ -1,2 +1,209 @@
-//! smart CLI (stub).
-fn main() {}
+//! `smart`: a command-line SMART on FHIR client built on `smart-ureq`.
+//!
+//! ```text
+//! smart keygen --alg ES384 --out key.pem        # private key (0600) + public JWKS on stdout
+//! smart jwks key.pem                            # public JWKS of an existing key
+//! smart discover https://ehr.example.org/fhir   # parsed smart-configuration + warnings
+//! smart token --fhir-base URL --client-id ID --key key.pem --scope "system/Patient.rs"
+//! ```
+//!
+//! Errors print one line on stderr (the OAuth `error` and description, the URL, the HTTP
+//! status) and exit with status 1; usage errors exit with 2. Tokens are printed only where
+//! the command's purpose is to print them (`smart token`), never in errors.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use smart_core::assertion::JwsAlgorithm;
+use smart_core::backend::BackendServicesConfig;
+use smart_core::discovery::Discovery;
+use smart_core::entropy::SystemEntropy;
+use smart_core::jwk::SigningKey;
+use smart_core::{ClientId, FhirBaseUrl};
+use smart_ureq::{BackendServicesAuth, HttpClient};
+
+#[derive(Parser)]
+#[command(name = "smart", version, about = "SMART on FHIR client: keys, discovery, tokens")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Alg {
+    #[value(name = "ES384")]
+    Es384,
+    #[value(name = "RS384")]
+    Rs384,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a private key (written with mode 0600) and print its public JWKS.
+    Keygen {
+        /// Signature algorithm.
+        #[arg(long, value_enum, default_value = "ES384")]
+        alg: Alg,
+        /// Key id (`kid`); defaults to the RFC 7638 thumbprint.
+        #[arg(long)]
+        kid: Option<String>,
+        /// Where to write the PKCS#8 PEM private key.
+        #[arg(long)]
+        out: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the public JWKS of a private key (PEM or JWK).
+    Jwks {
+        /// The private key file.
+        key: PathBuf,
+        /// Key id override.
+        #[arg(long)]
+        kid: Option<String>,
+    },
+    /// Fetch and print `{fhir-base}/.well-known/smart-configuration` and its warnings.
+    Discover {
+        /// The FHIR base URL.
+        fhir_base: String,
+        /// Permit plain http:// to non-loopback hosts.
+        #[arg(long)]
+        allow_insecure_http: bool,
+    },
+    /// Get a Backend Services access token (client_credentials + signed client_assertion).
+    Token {
+        /// The FHIR base URL (endpoints are discovered from it).
+        #[arg(long)]
+        fhir_base: String,
+        /// The registered client_id.
+        #[arg(long)]
+        client_id: String,
+        /// The private key file (PEM or JWK).
+        #[arg(long)]
+        key: PathBuf,
+        /// Space-separated scopes, e.g. "system/Patient.rs".
+        #[arg(long)]
+        scope: String,
+        /// Key id override (defaults to the key's kid or thumbprint).
+        #[arg(long)]
+        kid: Option<String>,
+        /// Print the whole token response as JSON instead of the bare access token.
+        #[arg(long)]
+        json: bool,
+        /// Permit plain http:// to non-loopback hosts.
+        #[arg(long)]
+        allow_insecure_http: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("smart: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+fn run(command: Command) -> CliResult {
+    match command {
+        Command::Keygen { alg, kid, out, force } => keygen(alg, kid.as_deref(), &out, force),
+        Command::Jwks { key, kid } => {
+            let key = load_key(&key, kid.as_deref())?;
+            print_json(&key.public_jwks())
+        }
+        Command::Discover { fhir_base, allow_insecure_http } => discover(&fhir_base, allow_insecure_http),
+        Command::Token { fhir_base, client_id, key, scope, kid, json, allow_insecure_http } => {
+            let key = load_key(&key, kid.as_deref())?;
+            let config = BackendServicesConfig::new(ClientId::new(client_id), scope, Arc::new(key))
+                .with_fhir_base(FhirBaseUrl::new(&fhir_base)?)
+                .allow_insecure_http(allow_insecure_http);
+            let auth = BackendServicesAuth::new(config)?;
+            let token = auth.token()?;
+            if json {
+                print_json(&serde_json::to_value(&*token)?)
+            } else {
+                println!("{}", token.access_token.secret());
+                Ok(())
+            }
+        }
+    }
+}
+
+fn keygen(alg: Alg, kid: Option<&str>, out: &Path, force: bool) -> CliResult {
+    let alg = match alg {
+        Alg::Es384 => JwsAlgorithm::Es384,
+        Alg::Rs384 => JwsAlgorithm::Rs384,
+    };
+    let key = SigningKey::generate(alg, kid, &SystemEntropy)?;
+    let pem = key.to_pkcs8_pem()?;
+    write_private(out, pem.secret().as_bytes(), force)?;
+    eprintln!("wrote {} private key to {} (mode 0600); register this public JWKS:", alg.as_str(), out.display());
+    print_json(&key.public_jwks())
+}
+
+/// Write `data` to `path` readable by the owner only (0600 on Unix).
+fn write_private(path: &Path, data: &[u8], force: bool) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true);
+    if force {
+        opts.create(true).truncate(true);
+    } else {
+        opts.create_new(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()))
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    f.write_all(data)
+}
+
+fn load_key(path: &Path, kid: Option<&str>) -> Result<SigningKey, Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
+    let key = if text.trim_start().starts_with('{') {
+        let key = SigningKey::from_jwk(&text)?;
+        match kid {
+            Some(kid) => key.with_kid(kid),
+            None => key,
+        }
+    } else {
+        SigningKey::from_pem(&text, kid)?
+    };
+    Ok(key)
+}
+
+fn discover(fhir_base: &str, allow_insecure_http: bool) -> CliResult {
+    let base = FhirBaseUrl::new(fhir_base)?;
+    let http = HttpClient::builder().allow_insecure_http(allow_insecure_http).build();
+    let discovered = http.run(&mut Discovery::new(base))?;
+    print_json(&serde_json::to_value(&discovered.config)?)?;
+    eprintln!("source: {:?} ({})", discovered.source, discovered.url);
+    for w in &discovered.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(())
+}
+
+fn print_json(value: &serde_json::Value) -> CliResult {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}

@@ -32,6 +32,9 @@ pub enum Error {
     Key(KeyError),
     /// The entropy source failed.
     Entropy,
+    /// The access token is expired or was rejected, and there is no refresh token: the app
+    /// must launch again (case B19). No request was made.
+    NoRefreshToken,
     /// Invalid configuration supplied by the caller (the message names the option).
     Config(String),
     /// A URL uses plain `http://` to a non-loopback host, or another refused scheme.
@@ -55,6 +58,9 @@ impl fmt::Display for Error {
             Self::Scope(e) => e.fmt(f),
             Self::Key(e) => e.fmt(f),
             Self::Entropy => f.write_str("the entropy source failed"),
+            Self::NoRefreshToken => {
+                f.write_str("the access token is expired or invalid and there is no refresh token")
+            }
             Self::Config(m) => write!(f, "invalid configuration: {m}"),
             Self::InsecureUrl { url } => {
                 write!(f, "refusing insecure URL {url} (https is required except on loopback)")

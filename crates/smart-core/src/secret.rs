@@ -86,6 +86,12 @@ secret_newtype!(
     ClientAssertion
 );
 
+secret_newtype!(
+    /// An HTTP `Authorization` header value carrying a credential, e.g. `Bearer <token>`
+    /// (RFC 6750 §2.1).
+    AuthorizationHeader
+);
+
 /// Compare two secrets in constant time (over their SHA-256 digests, so length is hidden too).
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
     let da = Sha256::digest(a.as_bytes());

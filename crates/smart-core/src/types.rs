@@ -12,6 +12,7 @@ use url::Url;
 #[serde(try_from = "String", into = "String")]
 pub struct FhirBaseUrl {
     text: String,
+    given: String,
 }
 
 impl FhirBaseUrl {
@@ -34,12 +35,19 @@ impl FhirBaseUrl {
         if url.cannot_be_a_base() || url.host().is_none() {
             return Err(Error::Config(format!("FHIR base URL `{base}` has no host")));
         }
-        Ok(Self { text: trimmed.to_owned() })
+        Ok(Self { text: trimmed.to_owned(), given: base.to_owned() })
     }
 
-    /// The base as given (minus one trailing slash). This is the exact `aud` value.
+    /// The base minus one trailing slash: the prefix every URL below it is built from.
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// The base exactly as received (an EHR launch's `iss`, byte for byte). This is the value
+    /// sent as `aud` (AUTHZ-06; case B01: slash normalisation applies to building URLs, not
+    /// to `aud`).
+    pub fn as_given(&self) -> &str {
+        &self.given
     }
 
     /// The base as a parsed [`Url`].
@@ -82,7 +90,7 @@ impl TryFrom<String> for FhirBaseUrl {
 
 impl From<FhirBaseUrl> for String {
     fn from(b: FhirBaseUrl) -> Self {
-        b.text
+        b.given
     }
 }
 
@@ -129,6 +137,7 @@ mod tests {
                 "https://ehr.example.org/apis/fhir/.well-known/smart-configuration"
             );
             assert_eq!(b.as_str(), "https://ehr.example.org/apis/fhir");
+            assert_eq!(b.as_given(), base, "aud keeps the base as given");
         }
         let root = FhirBaseUrl::new("https://ehr.example.org").unwrap();
         assert_eq!(root.well_known().as_str(), "https://ehr.example.org/.well-known/smart-configuration");
