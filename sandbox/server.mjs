@@ -727,7 +727,9 @@ export async function startSandbox(options = {}) {
   }
 
   // ---- interactions: headless approval ---------------------------------------------------------
-  async function approve(req, res, details, accountId) {
+  // `finish(result)` completes the interaction: normally provider.interactionFinished (needs the
+  // `_interaction` cookie); in cookieless mode the result is stored on the Interaction directly.
+  async function approve(details, accountId, finish) {
     const { params } = details;
     const client = await provider.Client.find(params.client_id);
     const requested = splitScopes(params.scope);
@@ -739,35 +741,54 @@ export async function startSandbox(options = {}) {
     const grantId = await grant.save();
     contextByGrant.set(grantId, buildContext(params, accountId));
     log(`interaction ${details.uid}: approved client=${params.client_id} user=${accountId}`);
-    await provider.interactionFinished(req, res, { login: { accountId }, consent: { grantId } }, { mergeWithLastSubmission: false });
+    await finish({ login: { accountId }, consent: { grantId } });
   }
 
-  async function deny(req, res, details, why) {
+  async function deny(details, why, finish) {
     log(`interaction ${details.uid}: denied client=${details.params.client_id}`);
-    await provider.interactionFinished(req, res, {
-      error: 'access_denied',
-      error_description: why,
-    }, { mergeWithLastSubmission: false });
+    await finish({ error: 'access_denied', error_description: why });
   }
+
+  const signCookie = (name, value) => crypto.createHmac('sha1', configuration.cookies.keys[0])
+    .update(`${name}=${value}`).digest('base64')
+    .replace(/[/+=]/g, (x) => ({ '/': '_', '+': '-', '=': '' })[x]);
+
+  const hasCookie = (req, name) => (req.headers.cookie ?? '').split(';').some((c) => c.trim().startsWith(`${name}=`));
 
   async function handleInteraction(req, res, url) {
     let details;
+    let finish;
     try {
       details = await provider.interactionDetails(req, res);
+      finish = (result) => provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
     } catch (err) {
-      return sendJson(res, 400, { error: 'invalid_request', error_description: `interaction not found or cookie missing: ${err.message}` });
+      // Cookieless clients (auto-approve only): find the interaction by uid and store the result
+      // on it; the resume request is then given its cookie by the router (see below).
+      const uid = url.pathname.split('/')[2];
+      const interaction = autoApprove && uid ? await provider.Interaction.find(uid) : undefined;
+      if (!interaction) {
+        return sendJson(res, 400, { error: 'invalid_request', error_description: `interaction not found: ${err.message}` });
+      }
+      details = interaction;
+      finish = async (result) => {
+        interaction.result = result;
+        if (interaction.session?.uid) delete interaction.session.uid;
+        await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
+        res.writeHead(303, { location: interaction.returnTo, 'content-length': '0' });
+        res.end();
+      };
     }
     const { params, session } = details;
     if (req.method === 'POST') {
       const form = new URLSearchParams(await readBody(req));
-      if (form.get('action') !== 'approve') return deny(req, res, details, 'The user denied the request');
-      return approve(req, res, details, resolveAccount(form.get('user')) ?? DEFAULT_ACCOUNT);
+      if (form.get('action') !== 'approve') return deny(details, 'The user denied the request', finish);
+      return approve(details, resolveAccount(form.get('user')) ?? DEFAULT_ACCOUNT, finish);
     }
     if (params.login_hint === 'deny') {
-      return deny(req, res, details, 'The user denied the request (login_hint=deny)');
+      return deny(details, 'The user denied the request (login_hint=deny)', finish);
     }
     const accountId = resolveAccount(params.login_hint) ?? session?.accountId ?? DEFAULT_ACCOUNT;
-    if (autoApprove) return approve(req, res, details, accountId);
+    if (autoApprove) return approve(details, accountId, finish);
     // manual mode: a minimal form
     const opts = Object.keys(ACCOUNTS).map((a) => `<option value="${a}"${a === accountId ? ' selected' : ''}>${ACCOUNTS[a].fhirUser}</option>`).join('');
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
@@ -775,6 +796,17 @@ export async function startSandbox(options = {}) {
 <p>Scopes: ${String(params.scope ?? '').replace(/[<>&"]/g, '')}</p>
 <form method="post" action="${url.pathname}"><select name="user">${opts}</select>
 <button name="action" value="approve">Approve</button> <button name="action" value="deny">Deny</button></form></body></html>`);
+  }
+
+  // Cookieless resume: give `GET /auth/<uid>` the signed resume cookie if the client has no cookie
+  // jar and the interaction was already completed by the auto-approver.
+  async function injectResumeCookie(req, url) {
+    const m = /^\/auth\/([^/]+)$/.exec(url.pathname);
+    if (!m || !autoApprove || hasCookie(req, '_interaction_resume')) return;
+    const interaction = await provider.Interaction.find(m[1]);
+    if (!interaction?.result) return;
+    const extra = `_interaction_resume=${m[1]}; _interaction_resume.sig=${signCookie('_interaction_resume', m[1])}`;
+    req.headers.cookie = req.headers.cookie ? `${req.headers.cookie}; ${extra}` : extra;
   }
 
   // ---- router ----------------------------------------------------------------------------------
@@ -818,6 +850,7 @@ export async function startSandbox(options = {}) {
       if (p === '/' && req.method === 'GET') {
         return sendJson(res, 200, { sandbox: 'smart-sandbox', issuer: base, fhir_base: fhirBase });
       }
+      await injectResumeCookie(req, url);
       return providerCallback(req, res);
     } catch (err) {
       log('request error', err?.stack ?? err);

@@ -122,9 +122,17 @@ for (const clientId of ['app-public', 'app-symmetric', 'app-asymmetric']) {
       assert.equal(r1.body.patient, undefined, 'context omitted on refresh by default');
       assert.equal((await fhirGet(sb, 'Patient/123', r1.body.access_token)).status, 200);
       // the old refresh token is invalid now
+      const r2 = await refresh(clientId, r1.body.refresh_token);
+      assert.equal(r2.status, 200, JSON.stringify(r2.body));
+      // the old refresh token is invalid now; reusing it revokes the whole grant (reuse detection)
       const reuse = await refresh(clientId, t.body.refresh_token);
       assert.equal(reuse.status, 400);
       assert.equal(reuse.body.error, 'invalid_grant');
+      assert.match(reuse.body.error_description, /refresh token already used/);
+      const afterReuse = await refresh(clientId, r2.body.refresh_token);
+      assert.equal(afterReuse.status, 400);
+      assert.equal(afterReuse.body.error, 'invalid_grant');
+      assert.equal((await fhirGet(sb, 'Patient/123', r2.body.access_token)).status, 401);
     });
 
     test('EHR launch: launch id binds patient, encounter, fhirContext; need_patient_banner', async () => {
@@ -232,6 +240,15 @@ describe('front-channel and token errors', () => {
     }
   });
 
+  test('client without a cookie jar also completes the auto-approve flow (and deny)', async () => {
+    const { cb, pkce } = await authorize('app-public', { scope: 'openid fhirUser launch/patient patient/*.rs', browser: new Browser({ cookies: false }) });
+    const t = await exchange('app-public', cb.get('code'), pkce.verifier);
+    assert.equal(t.status, 200, JSON.stringify(t.body));
+    assert.equal(t.body.patient, '123');
+    const d = await authorize('app-public', { scope: 'launch/patient patient/*.rs', extra: { login_hint: 'deny' }, browser: new Browser({ cookies: false }) });
+    assert.equal(d.cb.get('error'), 'access_denied');
+  });
+
   test('confidential clients must authenticate on refresh', async () => {
     const { cb, pkce } = await authorize('app-symmetric', { scope: 'launch/patient offline_access patient/*.rs' });
     const t = await exchange('app-symmetric', cb.get('code'), pkce.verifier);
@@ -258,5 +275,54 @@ describe('front-channel and token errors', () => {
     const s = await stats(sb, 'app-public');
     assert.ok(s.token_requests > 5);
     assert.ok(s.token_errors >= 1);
+  });
+});
+
+describe('options and helpers', () => {
+  test('SMART_SANDBOX_REFRESH_CONTEXT / refreshContext: context repeated on refresh', async () => {
+    const sb2 = await start({ refreshContext: true });
+    try {
+      await registerClient(sb2, { client_id: 'p', redirect_uris: ['http://127.0.0.1/callback'] });
+      const pk = pkcePair();
+      const params = {
+        response_type: 'code', client_id: 'p', redirect_uri: REDIRECT, scope: 'launch/patient offline_access patient/*.rs',
+        state: state(), aud: sb2.fhirBase, code_challenge: pk.challenge, code_challenge_method: 'S256',
+      };
+      const r = await new Browser().go(`${sb2.url}/auth?${new URLSearchParams(params)}`, { stopPrefix: REDIRECT });
+      const code = new URL(r.final).searchParams.get('code');
+      const t = await tokenRequest(sb2, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: pk.verifier, client_id: 'p' });
+      assert.equal(t.body.patient, '123');
+      const rf = await tokenRequest(sb2, { grant_type: 'refresh_token', refresh_token: t.body.refresh_token, client_id: 'p' });
+      assert.equal(rf.status, 200);
+      assert.equal(rf.body.patient, '123');
+      assert.equal(rf.body.smart_style_url, `${sb2.url}/smart-style.json`);
+    } finally {
+      await sb2.close();
+    }
+  });
+
+  test('ehr-launch with redirect=1 answers 302 to the app launch URL', async () => {
+    const res = await fetch(`${sb.url}/_sandbox/ehr-launch?patient=123&launch_url=${encodeURIComponent('http://127.0.0.1:9/launch?x=1')}&redirect=1`, { redirect: 'manual' });
+    assert.equal(res.status, 302);
+    const loc = new URL(res.headers.get('location'));
+    assert.equal(loc.origin + loc.pathname, 'http://127.0.0.1:9/launch');
+    assert.equal(loc.searchParams.get('x'), '1');
+    assert.equal(loc.searchParams.get('iss'), sb.fhirBase);
+    assert.ok(loc.searchParams.get('launch'));
+  });
+
+  test('smart-style.json is served', async () => {
+    const res = await fetch(`${sb.url}/smart-style.json`);
+    assert.equal(res.status, 200);
+    assert.ok((await res.json()).color_background);
+  });
+
+  test('GET /_admin/clients/{id} shows metadata without the secret', async () => {
+    const res = await fetch(`${sb.url}/_admin/clients/app-symmetric`);
+    assert.equal(res.status, 200);
+    const md = await res.json();
+    assert.equal(md.client_id, 'app-symmetric');
+    assert.equal(md.client_secret, undefined);
+    assert.equal(md.application_type, 'native');
   });
 });

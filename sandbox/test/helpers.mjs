@@ -89,13 +89,14 @@ export function pkcePair() {
 
 // Minimal cookie jar + redirect follower (what a Rust test with reqwest + cookie_store does).
 export class Browser {
-  constructor() { this.cookies = new Map(); this.trail = []; }
+  constructor({ cookies = true } = {}) { this.jar = cookies; this.cookies = new Map(); this.trail = []; }
 
   cookieHeader() {
     return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
   }
 
   store(res) {
+    if (!this.jar) return;
     for (const sc of res.headers.getSetCookie?.() ?? []) {
       const [pair, ...attrs] = sc.split(';');
       const i = pair.indexOf('=');
