@@ -225,7 +225,11 @@ export async function startSandbox(options = {}) {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
+      introspection: {
+        enabled: true,
+        // confidential clients may introspect any token, public clients only their own
+        allowedPolicy: (ctx, client, token) => client.clientAuthMethod !== 'none' || token.clientId === client.clientId,
+      },
       revocation: { enabled: true },
       userinfo: { enabled: true },
       resourceIndicators: {
@@ -264,6 +268,16 @@ export async function startSandbox(options = {}) {
     issueRefreshToken: async (ctx, client, code) => client.grantTypeAllowed('refresh_token')
       && (code.scopes.has('offline_access') || code.scopes.has('online_access')),
     rotateRefreshToken: true,
+    // Launch context + fhirUser on access tokens (shows up in introspection responses).
+    extraTokenClaims(ctx, token) {
+      if (token.kind !== 'AccessToken') return undefined;
+      const extra = {};
+      const context = token.grantId ? contextByGrant.get(token.grantId) : undefined;
+      if (context?.patient) extra.patient = context.patient;
+      if (context?.encounter) extra.encounter = context.encounter;
+      if (token.accountId && ACCOUNTS[token.accountId]) extra.fhirUser = ACCOUNTS[token.accountId].fhirUser;
+      return Object.keys(extra).length ? extra : undefined;
+    },
     // Never reuse a grant from the session: every authorization request goes through the
     // (auto-approving) interaction so that each launch gets its own context.
     loadExistingGrant: async (ctx) => {
@@ -288,8 +302,11 @@ export async function startSandbox(options = {}) {
       if (typeof header.typ !== 'string' || header.typ.toUpperCase() !== 'JWT') {
         throw new errors.InvalidClientAuth('client assertion header typ must be "JWT"');
       }
+      // At the token endpoint: exactly the token URL. At introspection/revocation the endpoint's
+      // own URL is accepted too.
       const auds = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-      if (auds.length !== 1 || auds[0] !== tokenEndpoint) {
+      const accepted = ctx.oidc.route === 'token' ? [tokenEndpoint] : [tokenEndpoint, `${base}${ctx.path}`];
+      if (auds.length !== 1 || !accepted.includes(auds[0])) {
         throw new errors.InvalidClientAuth(`aud must be exactly the token endpoint URL ${tokenEndpoint}`);
       }
       const now = Math.floor(Date.now() / 1000);

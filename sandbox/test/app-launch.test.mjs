@@ -278,6 +278,28 @@ describe('front-channel and token errors', () => {
   });
 });
 
+describe('introspection', () => {
+  test('confidential client introspects an app token: active, scope, patient, fhirUser', async () => {
+    const l = await ehrLaunch({ patient: '123', encounter: 'enc-1' });
+    const { cb, pkce } = await authorize('app-symmetric', { scope: 'launch openid fhirUser user/*.rs', launch: l.launch });
+    const t = await exchange('app-symmetric', cb.get('code'), pkce.verifier);
+    const res = await fetch(`${sb.url}/token/introspection`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('app-symmetric', 's3cret') },
+      body: new URLSearchParams({ token: t.body.access_token }),
+    });
+    assert.equal(res.status, 200);
+    const i = await res.json();
+    assert.equal(i.active, true);
+    assert.equal(i.client_id, 'app-symmetric');
+    assert.equal(i.scope, 'user/*.rs');
+    assert.equal(i.patient, '123');
+    assert.equal(i.encounter, 'enc-1');
+    assert.equal(i.fhirUser, 'Practitioner/smart-Practitioner-1');
+    assert.equal(i.aud, sb.fhirBase);
+  });
+});
+
 describe('options and helpers', () => {
   test('SMART_SANDBOX_REFRESH_CONTEXT / refreshContext: context repeated on refresh', async () => {
     const sb2 = await start({ refreshContext: true });
