@@ -893,7 +893,10 @@ export async function startSandbox(options = {}) {
 
 // Run directly: `node server.mjs`
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  startSandbox().catch((err) => {
+  startSandbox().then((sb) => {
+    // Lets `start` learn the real URL when SMART_SANDBOX_PORT=0 (ephemeral port).
+    if (process.env.SMART_SANDBOX_URL_FILE) fs.writeFileSync(process.env.SMART_SANDBOX_URL_FILE, `${sb.url}\n`);
+  }).catch((err) => {
     console.error('failed to start SMART sandbox:', err?.stack ?? err);
     process.exit(1);
   });
