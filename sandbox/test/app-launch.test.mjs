@@ -241,10 +241,12 @@ describe('front-channel and token errors', () => {
   });
 
   test('client without a cookie jar also completes the auto-approve flow (and deny)', async () => {
-    const { cb, pkce } = await authorize('app-public', { scope: 'openid fhirUser launch/patient patient/*.rs', browser: new Browser({ cookies: false }) });
+    const { cb, pkce } = await authorize('app-public', { scope: 'openid fhirUser launch/patient online_access patient/*.rs', browser: new Browser({ cookies: false }) });
     const t = await exchange('app-public', cb.get('code'), pkce.verifier);
     assert.equal(t.status, 200, JSON.stringify(t.body));
     assert.equal(t.body.patient, '123');
+    const r = await refresh('app-public', t.body.refresh_token);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
     const d = await authorize('app-public', { scope: 'launch/patient patient/*.rs', extra: { login_hint: 'deny' }, browser: new Browser({ cookies: false }) });
     assert.equal(d.cb.get('error'), 'access_denied');
   });
