@@ -114,7 +114,10 @@ impl FhirContextItem {
 }
 
 /// Launch context returned alongside a token (spec digest §3.7, CTX-01..03).
-#[derive(Clone, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+///
+/// `Debug` prints the names of [`extensions`](Self::extensions) but not their values (vendor
+/// members may carry credentials).
+#[derive(Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct LaunchContext {
     /// `patient`: a Patient **id** (not a reference): `"123"` means `[base]/Patient/123`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -147,6 +150,23 @@ pub struct LaunchContext {
     /// `fhirContext` item).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+impl std::fmt::Debug for LaunchContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let extensions: Vec<&str> = self.extensions.keys().map(String::as_str).collect();
+        f.debug_struct("LaunchContext")
+            .field("patient", &self.patient)
+            .field("encounter", &self.encounter)
+            .field("fhir_context", &self.fhir_context)
+            .field("need_patient_banner", &self.need_patient_banner)
+            .field("smart_style_url", &self.smart_style_url)
+            .field("intent", &self.intent)
+            .field("tenant", &self.tenant)
+            .field("extensions", &extensions)
+            .field("warnings", &self.warnings)
+            .finish()
+    }
 }
 
 impl LaunchContext {
