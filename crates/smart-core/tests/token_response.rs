@@ -706,3 +706,17 @@ fn launch_context_extensions_and_shapes() {
     ));
     assert!(LaunchContext::default().is_empty());
 }
+
+#[test]
+fn fuzz_entry_points_tolerate_deep_nesting() {
+    // 126 nested arrays parse on the wire; the storage form nests them deeper.
+    let deep = format!(
+        r#"{{"access_token":"A","x":{}{}}}"#,
+        "[".repeat(126),
+        "]".repeat(126)
+    );
+    smart_core::fuzzing::token_response(deep.as_bytes());
+    smart_core::fuzzing::launch_context(deep.as_bytes());
+    let t = ok(deep.as_bytes());
+    assert!(t.extra.contains_key("x"));
+}
