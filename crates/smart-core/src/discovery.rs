@@ -398,7 +398,9 @@ pub enum WarningKind {
     Pkce,
     /// `token_endpoint_auth_methods_supported` lists methods but not `private_key_jwt`.
     AuthMethod,
-    /// Anything else worth knowing (e.g. a CONDITIONAL field missing).
+    /// An endpoint is neither `https` nor loopback `http` (SEC-01).
+    Insecure,
+    /// Anything else worth knowing (e.g. an empty endpoint string).
     Other,
 }
 
@@ -481,6 +483,18 @@ impl Ctx<'_> {
     /// (`new URL(rel, base)`) against the FHIR base *as a directory* (`{base}/`), so that
     /// `https://ehr/fhir` and `https://ehr/fhir/` give the same result (B01).
     fn endpoint(&mut self, field: &str, text: &str) -> Result<Url, Error> {
+        let url = self.resolve(field, text)?;
+        if !crate::flow::is_secure_or_loopback(&url) {
+            self.warn(
+                field,
+                WarningKind::Insecure,
+                "not an https (or loopback http) URL; flows will refuse to send credentials to it",
+            );
+        }
+        Ok(url)
+    }
+
+    fn resolve(&mut self, field: &str, text: &str) -> Result<Url, Error> {
         match Url::parse(text) {
             Ok(u) => Ok(u),
             Err(url::ParseError::RelativeUrlWithoutBase) => {

@@ -626,3 +626,19 @@ fn flow_misuse_and_abort() {
     flow.abort();
     assert_eq!(send(flow.poll(NOW).unwrap()), meta);
 }
+
+#[test]
+fn insecure_endpoints_are_flagged_not_refused() {
+    let d = ok(br#"{"token_endpoint":"http://ehr.example.org/token","authorization_endpoint":"http://localhost:8080/auth","capabilities":[]}"#);
+    let insecure: Vec<_> = d
+        .warnings
+        .iter()
+        .filter(|w| w.kind == WarningKind::Insecure)
+        .map(|w| w.field.as_str())
+        .collect();
+    assert_eq!(insecure, ["token_endpoint"]);
+    assert_eq!(
+        d.config.token_endpoint.as_str(),
+        "http://ehr.example.org/token"
+    );
+}
