@@ -720,3 +720,11 @@ fn fuzz_entry_points_tolerate_deep_nesting() {
     let t = ok(deep.as_bytes());
     assert!(t.extra.contains_key("x"));
 }
+
+#[test]
+fn fuzz_regression_float_round_trip() {
+    // Found by cargo-fuzz: serde_json may re-read a printed f64 one ulp off.
+    let data = br#"{"n%ed_pane?d_patientf_abn": -2111111111110.1111111110e0, "nant": null}"#;
+    smart_core::fuzzing::launch_context(data);
+    smart_core::fuzzing::token_response(data);
+}
