@@ -1,1 +1,381 @@
-//! RFC 7523 `client_assertion` JWTs signed with ES384 or RS384. (In progress.)
+//! RFC 7523 `client_assertion` JWTs signed with `ES384` or `RS384` (SMART App Launch
+//! §"Client Authentication: Asymmetric (public key)", spec digest §4.1, ASYM-05..ASYM-11).
+//!
+//! The client never needs a general JWT library: it only *produces* one compact JWS
+//! (RFC 7515 §7.1) per token request. [`client_assertion`] builds the SMART header and claims
+//! and signs them through an [`AssertionSigner`] (our [`SigningKey`](crate::jwk::SigningKey), or
+//! a KMS/HSM plug-in); [`sign_compact`] signs caller-supplied header/payload bytes unchanged.
+//!
+//! Nothing here reads a clock or the OS random generator: `now` is an argument and the `jti`
+//! comes from the injected [`Entropy`].
+
+use crate::entropy::{Entropy, random_base64url};
+use crate::error::{Error, KeyError};
+use crate::secret::ClientAssertion;
+use crate::time::UnixTime;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// The `client_assertion_type` form value for a JWT client assertion (RFC 7523 §2.2; SMART
+/// ASYM-11, BES-03).
+pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The longest allowed assertion lifetime, in **seconds**: SMART requires `exp` to be "no more
+/// than five minutes in the future" (ASYM-10).
+pub const MAX_ASSERTION_LIFETIME_SECS: u64 = 300;
+
+/// The lifetime used by [`AssertionClaims::new`] and the [`ClientAuth`](crate::client_auth::ClientAuth)
+/// constructors, in **seconds** (`exp = now + 240`): a margin under the 300 s limit that
+/// survives a server clock running up to a minute behind ours (spec digest §4.1, case B20).
+pub const DEFAULT_ASSERTION_LIFETIME_SECS: u64 = 240;
+
+/// Number of random bytes in a generated `jti` (256 bits, 43 base64url characters; B24 asks for
+/// at least 128).
+pub const JTI_BYTES: usize = 32;
+
+/// A JWS signature algorithm (RFC 7518 §3.1) usable for SMART client assertions.
+///
+/// SMART clients SHALL support both (ASYM-05). `ES384` is the recommended default: smaller
+/// keys, faster signing, and no RSA timing advisory (RUSTSEC-2023-0071) to carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum JwsAlgorithm {
+    /// `ES384`: ECDSA on P-384 with SHA-384; the signature is the 96-byte JOSE `R||S` form
+    /// (RFC 7518 §3.4), never DER.
+    Es384,
+    /// `RS384`: RSASSA-PKCS1-v1_5 with SHA-384 (RFC 7518 §3.3), never PSS.
+    Rs384,
+}
+
+impl JwsAlgorithm {
+    /// The JOSE `alg` name: `"ES384"` or `"RS384"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Es384 => "ES384",
+            Self::Rs384 => "RS384",
+        }
+    }
+
+    /// The JWK key type (`kty`, RFC 7518 §6.1) this algorithm signs with: `"EC"` or `"RSA"`.
+    pub const fn key_type(self) -> &'static str {
+        match self {
+            Self::Es384 => "EC",
+            Self::Rs384 => "RSA",
+        }
+    }
+}
+
+impl std::fmt::Display for JwsAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for JwsAlgorithm {
+    type Err = Error;
+
+    /// Parse a JOSE `alg` name. Names are case-sensitive (RFC 7515 §4.1.1).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for any name other than `ES384` or `RS384`.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "ES384" => Ok(Self::Es384),
+            "RS384" => Ok(Self::Rs384),
+            other => Err(Error::Config(format!(
+                "unsupported JWS algorithm `{other}`: SMART client assertions use ES384 or RS384"
+            ))),
+        }
+    }
+}
+
+/// Something that can sign a client assertion: a [`SigningKey`](crate::jwk::SigningKey) held in
+/// memory, or a plug-in backed by a KMS or HSM.
+///
+/// Implementations must be `Debug` **without** printing key material.
+pub trait AssertionSigner: Send + Sync + std::fmt::Debug {
+    /// The JWS `alg` this signer produces.
+    fn algorithm(&self) -> JwsAlgorithm;
+
+    /// The `kid` placed in the JWS header; it must name this key in the JWKS registered with
+    /// the server (ASYM-09). Must not be empty.
+    fn key_id(&self) -> &str;
+
+    /// Sign `signing_input` (the ASCII bytes `BASE64URL(header) "." BASE64URL(payload)`).
+    ///
+    /// Returns the raw JWS signature bytes: for `ES384` exactly 96 bytes `R||S` (big-endian,
+    /// 48 bytes each; **not** DER), for `RS384` the RSASSA-PKCS1-v1_5 SHA-384 signature (as long
+    /// as the modulus). `entropy` is available for blinding or hedged signatures.
+    ///
+    /// # Errors
+    /// [`Error::Key`] when the key cannot sign; [`Error::Entropy`] when randomness fails.
+    fn sign(&self, signing_input: &[u8], entropy: &dyn Entropy) -> Result<Vec<u8>, Error>;
+}
+
+impl<S: AssertionSigner + ?Sized> AssertionSigner for std::sync::Arc<S> {
+    fn algorithm(&self) -> JwsAlgorithm {
+        (**self).algorithm()
+    }
+    fn key_id(&self) -> &str {
+        (**self).key_id()
+    }
+    fn sign(&self, signing_input: &[u8], entropy: &dyn Entropy) -> Result<Vec<u8>, Error> {
+        (**self).sign(signing_input, entropy)
+    }
+}
+
+/// What goes into one client assertion besides the key (ASYM-09, ASYM-10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AssertionClaims<'a> {
+    /// The registered `client_id`; becomes both `iss` and `sub` (ASYM-06, ASYM-10).
+    pub client_id: &'a str,
+    /// The `aud` claim: the token endpoint URL, byte for byte the URL the request is POSTed to
+    /// (not the FHIR base, not the issuer; case B20).
+    pub audience: &'a str,
+    /// Seconds from `now` to `exp`; 1..=[`MAX_ASSERTION_LIFETIME_SECS`].
+    pub lifetime_secs: u64,
+    /// Optional `jku` header: the registered JWKS URL (ASYM-09). Leave `None` when the JWKS was
+    /// registered by value or you are unsure.
+    pub jku: Option<&'a str>,
+}
+
+impl<'a> AssertionClaims<'a> {
+    /// Claims for `client_id` and token URL `audience`, with lifetime
+    /// [`DEFAULT_ASSERTION_LIFETIME_SECS`] and no `jku`.
+    pub const fn new(client_id: &'a str, audience: &'a str) -> Self {
+        Self {
+            client_id,
+            audience,
+            lifetime_secs: DEFAULT_ASSERTION_LIFETIME_SECS,
+            jku: None,
+        }
+    }
+}
+
+/// The JOSE header; member order `alg, kid, typ, jku` (order is irrelevant to verifiers).
+#[derive(serde::Serialize)]
+struct Header<'a> {
+    alg: &'static str,
+    kid: &'a str,
+    typ: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jku: Option<&'a str>,
+}
+
+/// The claims set (RFC 7523 §3; `iat` is optional there but widely expected).
+#[derive(serde::Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: u64,
+    iat: u64,
+    jti: &'a str,
+}
+
+/// Mint a fresh, signed `client_assertion` (RFC 7523 §2.2; SMART ASYM-08..ASYM-10).
+///
+/// - Header: `{"alg":…,"kid":…,"typ":"JWT"}`, plus `"jku"` when `claims.jku` is set.
+/// - Claims: `iss` = `sub` = `client_id`, `aud` = `claims.audience` verbatim,
+///   `exp` = `now + lifetime_secs`, `iat` = `now` (integer seconds), and
+///   `jti` = 32 bytes from `entropy`, base64url (256 bits; different on every call, B24).
+///
+/// Call it once per HTTP attempt: an assertion is single-use and servers reject a replayed
+/// `jti`.
+///
+/// # Errors
+/// - [`Error::Config`] if `lifetime_secs` is 0 or above [`MAX_ASSERTION_LIFETIME_SECS`] (B20),
+///   `client_id` is empty, `audience` is not an absolute URL, `jku` is not an `https` (or
+///   loopback `http`) URL, or the signer's `kid` is empty.
+/// - [`Error::Entropy`] if the `jti` cannot be drawn; whatever the signer returns otherwise.
+pub fn client_assertion(
+    signer: &dyn AssertionSigner,
+    claims: &AssertionClaims<'_>,
+    now: UnixTime,
+    entropy: &dyn Entropy,
+) -> Result<ClientAssertion, Error> {
+    if claims.lifetime_secs == 0 || claims.lifetime_secs > MAX_ASSERTION_LIFETIME_SECS {
+        return Err(Error::Config(format!(
+            "client assertion lifetime must be 1..={MAX_ASSERTION_LIFETIME_SECS} seconds \
+             (SMART: exp no more than five minutes ahead), got {}",
+            claims.lifetime_secs
+        )));
+    }
+    if claims.client_id.is_empty() {
+        return Err(Error::Config(
+            "client assertion needs a non-empty client_id".into(),
+        ));
+    }
+    match url::Url::parse(claims.audience) {
+        Ok(u) if !u.cannot_be_a_base() => {}
+        _ => {
+            return Err(Error::Config(format!(
+                "client assertion `aud` must be the absolute token endpoint URL, got `{}`",
+                claims.audience
+            )));
+        }
+    }
+    if let Some(jku) = claims.jku {
+        let ok = url::Url::parse(jku).is_ok_and(|u| crate::flow::is_secure_or_loopback(&u));
+        if !ok {
+            return Err(Error::Config(format!(
+                "client assertion `jku` must be the registered https JWKS URL, got `{jku}`"
+            )));
+        }
+    }
+    let kid = signer.key_id();
+    if kid.is_empty() {
+        return Err(Error::Config(
+            "assertion signer has an empty `kid` (ASYM-09)".into(),
+        ));
+    }
+    let jti = random_base64url(entropy, JTI_BYTES)?;
+    let header = Header {
+        alg: signer.algorithm().as_str(),
+        kid,
+        typ: "JWT",
+        jku: claims.jku,
+    };
+    let body = Claims {
+        iss: claims.client_id,
+        sub: claims.client_id,
+        aud: claims.audience,
+        exp: now.plus_secs(claims.lifetime_secs).as_secs(),
+        iat: now.as_secs(),
+        jti: &jti,
+    };
+    let header_json = serde_json::to_vec(&header)
+        .map_err(|_| Error::Misuse("assertion header serialization failed"))?;
+    let payload_json = serde_json::to_vec(&body)
+        .map_err(|_| Error::Misuse("assertion claims serialization failed"))?;
+    sign_compact(signer, &header_json, &payload_json, entropy).map(ClientAssertion::new)
+}
+
+/// Low level: the compact JWS `BASE64URL(header_json) "." BASE64URL(payload_json) "."
+/// BASE64URL(signature)` (RFC 7515 §7.1, base64url without padding) over **exactly** the given
+/// bytes. Nothing is parsed or re-serialized, so a known header/payload reproduces a known
+/// token byte for byte (the IG's RS384 example does).
+///
+/// The result is not wrapped in [`ClientAssertion`]: use [`client_assertion`] for real requests.
+///
+/// # Errors
+/// Whatever the signer returns, and [`Error::Key`] if an `ES384` signer returns anything but
+/// 96 bytes (e.g. a DER-encoded signature, case B22) or any signer returns an empty signature.
+pub fn sign_compact(
+    signer: &dyn AssertionSigner,
+    header_json: &[u8],
+    payload_json: &[u8],
+    entropy: &dyn Entropy,
+) -> Result<String, Error> {
+    let mut jws = String::with_capacity((header_json.len() + payload_json.len()) * 4 / 3 + 360);
+    URL_SAFE_NO_PAD.encode_string(header_json, &mut jws);
+    jws.push('.');
+    URL_SAFE_NO_PAD.encode_string(payload_json, &mut jws);
+    let signature = signer.sign(jws.as_bytes(), entropy)?;
+    match signer.algorithm() {
+        JwsAlgorithm::Es384 if signature.len() != 96 => {
+            return Err(KeyError::new(format!(
+                "ES384 signer returned a {}-byte signature; JWS needs the raw 96-byte R||S form, \
+                 not DER (RFC 7518 §3.4)",
+                signature.len()
+            ))
+            .into());
+        }
+        _ if signature.is_empty() => {
+            return Err(KeyError::new("signer returned an empty signature").into());
+        }
+        _ => {}
+    }
+    jws.push('.');
+    URL_SAFE_NO_PAD.encode_string(&signature, &mut jws);
+    Ok(jws)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entropy::DeterministicEntropy;
+
+    #[derive(Debug)]
+    struct Fixed(JwsAlgorithm, usize);
+    impl AssertionSigner for Fixed {
+        fn algorithm(&self) -> JwsAlgorithm {
+            self.0
+        }
+        fn key_id(&self) -> &str {
+            "k1"
+        }
+        fn sign(&self, _: &[u8], _: &dyn Entropy) -> Result<Vec<u8>, Error> {
+            Ok(vec![7; self.1])
+        }
+    }
+
+    #[test]
+    fn alg_names_round_trip() {
+        for a in [JwsAlgorithm::Es384, JwsAlgorithm::Rs384] {
+            assert_eq!(a.as_str().parse::<JwsAlgorithm>().unwrap(), a);
+            assert_eq!(a.to_string(), a.as_str());
+        }
+        assert!(matches!(
+            "es384".parse::<JwsAlgorithm>(),
+            Err(Error::Config(_))
+        ));
+        assert!(matches!(
+            "HS256".parse::<JwsAlgorithm>(),
+            Err(Error::Config(_))
+        ));
+    }
+
+    #[test]
+    fn der_length_es384_signature_is_refused_b22() {
+        let e = DeterministicEntropy::new(0);
+        let err = sign_compact(&Fixed(JwsAlgorithm::Es384, 103), b"{}", b"{}", &e).unwrap_err();
+        assert!(
+            matches!(&err, Error::Key(k) if k.message.contains("not DER")),
+            "{err}"
+        );
+        assert!(sign_compact(&Fixed(JwsAlgorithm::Es384, 96), b"{}", b"{}", &e).is_ok());
+        assert!(sign_compact(&Fixed(JwsAlgorithm::Rs384, 0), b"{}", b"{}", &e).is_err());
+    }
+
+    #[test]
+    fn config_checks() {
+        let e = DeterministicEntropy::new(0);
+        let s = Fixed(JwsAlgorithm::Es384, 96);
+        let now = UnixTime::from_secs(1_700_000_000);
+        let good = AssertionClaims::new("c-123", "https://ehr.example.org/oauth2/token");
+        assert!(client_assertion(&s, &good, now, &e).is_ok());
+        for bad in [
+            AssertionClaims {
+                lifetime_secs: 0,
+                ..good
+            },
+            AssertionClaims {
+                lifetime_secs: 301,
+                ..good
+            },
+            AssertionClaims {
+                client_id: "",
+                ..good
+            },
+            AssertionClaims {
+                audience: "/oauth2/token",
+                ..good
+            },
+            AssertionClaims {
+                jku: Some("http://app.example.org/jwks.json"),
+                ..good
+            },
+        ] {
+            assert!(
+                matches!(client_assertion(&s, &bad, now, &e), Err(Error::Config(_))),
+                "{bad:?}"
+            );
+        }
+        let with_jku = AssertionClaims {
+            jku: Some("https://app.example.org/jwks.json"),
+            ..good
+        };
+        assert!(client_assertion(&s, &with_jku, now, &e).is_ok());
+    }
+}

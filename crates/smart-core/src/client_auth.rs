@@ -1,2 +1,301 @@
-//! Client authentication at the token endpoint: public, confidential-symmetric (HTTP Basic),
-//! confidential-asymmetric (`private_key_jwt`). (In progress.)
+//! Client authentication at the token endpoint (SMART App Launch §"Client Authentication",
+//! spec digest §4): public clients (`client_id` in the body), confidential-symmetric clients
+//! (HTTP Basic, SYM-01) and confidential-asymmetric clients (`private_key_jwt`, ASYM-06..11).
+//!
+//! Flows build the form fields of a token request and call [`ClientAuth::apply`], which adds
+//! exactly what the chosen method needs and nothing else (TOKEN-03: confidential clients omit
+//! `client_id` from the body; case B21: an assertion travels in the form body, never in an
+//! `Authorization` header).
+
+use crate::assertion::{
+    AssertionClaims, AssertionSigner, CLIENT_ASSERTION_TYPE, DEFAULT_ASSERTION_LIFETIME_SECS,
+    client_assertion,
+};
+use crate::entropy::Entropy;
+use crate::error::Error;
+use crate::secret::ClientSecret;
+use crate::time::UnixTime;
+use crate::types::ClientId;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use std::sync::Arc;
+
+/// How `client_id` and `client_secret` are encoded inside an HTTP Basic `Authorization` header.
+///
+/// **Decision (case B17, spec digest §12): the default is [`Raw`](Self::Raw).** RFC 6749
+/// §2.3.1 says to form-urlencode both before Base64, but the SMART IG never mentions it, most
+/// OAuth servers decode the credentials without it, and at least one large EHR rejects the
+/// encoded form with `invalid_client`. The two modes differ only when the id or secret contains
+/// a character outside `A–Z a–z 0–9 - . _ ~`; use [`FormUrlEncoded`](Self::FormUrlEncoded) for
+/// servers that follow the RFC strictly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BasicEncoding {
+    /// `base64(client_id ":" client_secret)` with the values as they are (the default).
+    #[default]
+    Raw,
+    /// RFC 6749 §2.3.1 / Appendix B: percent-encode every byte of each value except
+    /// `A–Z a–z 0–9 - . _ ~` (UTF-8, `%XX` upper-case, space as `%20`), then Base64.
+    FormUrlEncoded,
+}
+
+/// Bytes left unencoded by [`BasicEncoding::FormUrlEncoded`]: the RFC 3986 unreserved set,
+/// which every form or percent decoder maps back to itself.
+const BASIC_ENCODE_SET: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The HTTP Basic credential for a confidential-symmetric client (RFC 7617; SYM-01):
+/// `"Basic " + base64(id ":" secret)`, with id and secret encoded per `encoding` first.
+///
+/// `basic_authorization("my-app", &ClientSecret::new("my-app-secret-123"), BasicEncoding::Raw)`
+/// is `"Basic bXktYXBwOm15LWFwcC1zZWNyZXQtMTIz"` (the IG's example).
+///
+/// # Security
+/// The returned string contains the secret (merely Base64-encoded): send it only to the token
+/// endpoint over TLS, never log it.
+pub fn basic_authorization(
+    client_id: &str,
+    secret: &ClientSecret,
+    encoding: BasicEncoding,
+) -> String {
+    let credentials = match encoding {
+        BasicEncoding::Raw => format!("{client_id}:{}", secret.secret()),
+        BasicEncoding::FormUrlEncoded => format!(
+            "{}:{}",
+            utf8_percent_encode(client_id, BASIC_ENCODE_SET),
+            utf8_percent_encode(secret.secret(), BASIC_ENCODE_SET)
+        ),
+    };
+    format!("Basic {}", STANDARD.encode(credentials))
+}
+
+/// How the client authenticates to the token endpoint (spec digest §4; TOKEN-03).
+///
+/// `Debug` never shows the `client_secret` or key material: an asymmetric signer is shown by
+/// its `alg` and `kid` only.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum ClientAuth {
+    /// A public client (`client-public`): `client_id` goes in the form body; no secret.
+    Public {
+        /// The registered `client_id`.
+        client_id: ClientId,
+    },
+    /// A confidential-symmetric client (`client-confidential-symmetric`, SYM-01):
+    /// `Authorization: Basic …` header only; neither `client_id` nor `client_secret` in the
+    /// body. Not for Backend Services.
+    ConfidentialSymmetric {
+        /// The registered `client_id`.
+        client_id: ClientId,
+        /// The shared secret.
+        client_secret: ClientSecret,
+        /// How id and secret are encoded before Base64 (default [`BasicEncoding::Raw`], B17).
+        encoding: BasicEncoding,
+    },
+    /// A confidential-asymmetric client (`client-confidential-asymmetric`, `private_key_jwt`)
+    /// and every Backend Services client: a fresh signed `client_assertion` per request, in the
+    /// form body with `client_assertion_type`; no `client_id` in the body.
+    ConfidentialAsymmetric {
+        /// The registered `client_id`: `iss` and `sub` of every assertion.
+        client_id: ClientId,
+        /// Signs the assertions (a [`SigningKey`](crate::jwk::SigningKey) or a KMS/HSM plug-in).
+        signer: Arc<dyn AssertionSigner>,
+        /// Assertion lifetime in seconds, 1..=300 (`exp = now + lifetime`); checked on each
+        /// [`apply`](ClientAuth::apply).
+        assertion_lifetime_secs: u64,
+        /// Optional `jku` header: the registered JWKS URL (ASYM-09).
+        jku: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Public { client_id } => f
+                .debug_struct("Public")
+                .field("client_id", client_id)
+                .finish(),
+            Self::ConfidentialSymmetric {
+                client_id,
+                client_secret: _,
+                encoding,
+            } => f
+                .debug_struct("ConfidentialSymmetric")
+                .field("client_id", client_id)
+                .field("client_secret", &"[redacted]")
+                .field("encoding", encoding)
+                .finish(),
+            Self::ConfidentialAsymmetric {
+                client_id,
+                signer,
+                assertion_lifetime_secs,
+                jku,
+            } => f
+                .debug_struct("ConfidentialAsymmetric")
+                .field("client_id", client_id)
+                .field("alg", &signer.algorithm().as_str())
+                .field("kid", &signer.key_id())
+                .field("assertion_lifetime_secs", assertion_lifetime_secs)
+                .field("jku", jku)
+                .finish(),
+        }
+    }
+}
+
+/// Form fields a client-authentication method may set; [`ClientAuth::apply`] removes any
+/// earlier values so credentials never appear twice or in two places.
+const AUTH_FIELDS: [&str; 4] = [
+    "client_id",
+    "client_secret",
+    "client_assertion_type",
+    "client_assertion",
+];
+
+impl ClientAuth {
+    /// A public client.
+    pub fn public(client_id: impl Into<String>) -> Self {
+        Self::Public {
+            client_id: ClientId::new(client_id),
+        }
+    }
+
+    /// A confidential-symmetric client with the default [`BasicEncoding::Raw`].
+    pub fn symmetric(client_id: impl Into<String>, client_secret: ClientSecret) -> Self {
+        Self::ConfidentialSymmetric {
+            client_id: ClientId::new(client_id),
+            client_secret,
+            encoding: BasicEncoding::default(),
+        }
+    }
+
+    /// A confidential-asymmetric client with lifetime
+    /// [`DEFAULT_ASSERTION_LIFETIME_SECS`] (240 s) and no `jku`.
+    pub fn asymmetric(client_id: impl Into<String>, signer: Arc<dyn AssertionSigner>) -> Self {
+        Self::ConfidentialAsymmetric {
+            client_id: ClientId::new(client_id),
+            signer,
+            assertion_lifetime_secs: DEFAULT_ASSERTION_LIFETIME_SECS,
+            jku: None,
+        }
+    }
+
+    /// The `client_id`, whatever the method.
+    pub fn client_id(&self) -> &ClientId {
+        match self {
+            Self::Public { client_id }
+            | Self::ConfidentialSymmetric { client_id, .. }
+            | Self::ConfidentialAsymmetric { client_id, .. } => client_id,
+        }
+    }
+
+    /// The `token_endpoint_auth_method` name (RFC 7591 §2) of this method: `none`,
+    /// `client_secret_basic` or `private_key_jwt`. Compare with discovery's
+    /// `token_endpoint_auth_methods_supported`.
+    pub fn method_name(&self) -> &'static str {
+        match self {
+            Self::Public { .. } => "none",
+            Self::ConfidentialSymmetric { .. } => "client_secret_basic",
+            Self::ConfidentialAsymmetric { .. } => "private_key_jwt",
+        }
+    }
+
+    /// Authenticate a token request being built (code exchange, refresh, or
+    /// `client_credentials`).
+    ///
+    /// First removes any `client_id`, `client_secret`, `client_assertion_type` and
+    /// `client_assertion` from `fields` and any `authorization` header from `headers`, then:
+    ///
+    /// - `Public`: pushes `("client_id", id)`.
+    /// - `ConfidentialSymmetric`: pushes header `("authorization", "Basic …")`; nothing in the
+    ///   body.
+    /// - `ConfidentialAsymmetric`: mints a **new** assertion (fresh `jti`, `aud` =
+    ///   `token_url.as_str()` exactly, `exp = now + assertion_lifetime_secs`) and pushes
+    ///   `("client_assertion_type", CLIENT_ASSERTION_TYPE)` and `("client_assertion", jwt)`;
+    ///   no header, no `client_id`. Call it again for every HTTP attempt, retries included
+    ///   (B24).
+    ///
+    /// Header names are lower-case, as in [`HttpRequest`](crate::flow::HttpRequest). The
+    /// caller is responsible for checking that `token_url` is `https` (or loopback).
+    ///
+    /// # Errors
+    /// For `ConfidentialAsymmetric`, whatever [`client_assertion`] returns:
+    /// [`Error::Config`] (lifetime outside 1..=300 s, bad `jku`, empty `kid`),
+    /// [`Error::Entropy`], or the signer's [`Error::Key`]. The other methods cannot fail.
+    pub fn apply(
+        &self,
+        fields: &mut Vec<(String, String)>,
+        headers: &mut Vec<(String, String)>,
+        token_url: &url::Url,
+        now: UnixTime,
+        entropy: &dyn Entropy,
+    ) -> Result<(), Error> {
+        // Mint first, so that a failure leaves the request untouched.
+        let assertion = match self {
+            Self::ConfidentialAsymmetric {
+                client_id,
+                signer,
+                assertion_lifetime_secs,
+                jku,
+            } => {
+                let claims = AssertionClaims {
+                    client_id: client_id.as_str(),
+                    audience: token_url.as_str(),
+                    lifetime_secs: *assertion_lifetime_secs,
+                    jku: jku.as_deref(),
+                };
+                Some(client_assertion(signer.as_ref(), &claims, now, entropy)?)
+            }
+            _ => None,
+        };
+        fields.retain(|(k, _)| !AUTH_FIELDS.contains(&k.as_str()));
+        headers.retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
+        match self {
+            Self::Public { client_id } => {
+                fields.push(("client_id".into(), client_id.as_str().into()));
+            }
+            Self::ConfidentialSymmetric {
+                client_id,
+                client_secret,
+                encoding,
+            } => {
+                headers.push((
+                    "authorization".into(),
+                    basic_authorization(client_id.as_str(), client_secret, *encoding),
+                ));
+            }
+            Self::ConfidentialAsymmetric { .. } => {
+                if let Some(jwt) = assertion {
+                    fields.push(("client_assertion_type".into(), CLIENT_ASSERTION_TYPE.into()));
+                    fields.push(("client_assertion".into(), jwt.into_secret()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_set_keeps_unreserved_only() {
+        for b in 0x20u8..0x7f {
+            let c = char::from(b).to_string();
+            let enc = utf8_percent_encode(&c, BASIC_ENCODE_SET).to_string();
+            let unreserved = b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+            assert_eq!(enc == c, unreserved, "{c:?} -> {enc}");
+            if !unreserved {
+                assert_eq!(enc, format!("%{b:02X}"));
+            }
+        }
+        assert_eq!(
+            utf8_percent_encode("a b+\u{e9}", BASIC_ENCODE_SET).to_string(),
+            "a%20b%2B%C3%A9"
+        );
+    }
+}
