@@ -1091,3 +1091,17 @@ proptest! {
         smart_core::fuzzing::scope(input.as_bytes());
     }
 }
+
+/// The committed seeds in `fuzz/corpus/scope/` replay without panicking (the shared
+/// `fuzz_corpus` test needs every target's corpus; this one checks ours alone).
+#[test]
+fn scope_fuzz_seeds_replay() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/scope");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("scope corpus present") {
+        let data = std::fs::read(entry.expect("dir entry").path()).expect("readable seed");
+        smart_core::fuzzing::scope(&data);
+        n += 1;
+    }
+    assert!(n >= 10, "only {n} seeds");
+}
