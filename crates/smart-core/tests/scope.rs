@@ -823,6 +823,21 @@ fn syntax_for_capabilities() {
     );
 }
 
+#[test]
+fn factored_is_the_shortest_form_scope_04() {
+    let x = set(
+        "openid patient/Observation.r user/Observation.s patient/Observation.s patient/Observation.read \
+         patient/Observation.c?category=a patient/Observation.r?category=a patient/*.rs",
+    );
+    assert_eq!(
+        x.factored().to_string(),
+        "openid patient/Observation.rs user/Observation.s patient/Observation.read \
+         patient/Observation.cr?category=a patient/*.rs"
+    );
+    assert!(diff(&x, &x.factored()).refused.is_empty());
+    assert!(diff(&x, &x.factored()).narrowed.is_empty());
+}
+
 // ---------------------------------------------------------------------------------------
 // permits: wildcards, contexts, v1 (SCOPE-01, -02, -05, -06)
 // ---------------------------------------------------------------------------------------
@@ -865,6 +880,21 @@ fn permits_honours_wildcards_v1_and_contexts() {
         other => panic!("{other:?}"),
     }
     assert!(two.permits_with_params(Patient, "Observation", Search, &[("category", "a")]));
+    // permits_with_params agrees with permits(..).allows(..)
+    for q in [
+        vec![("category", "a")],
+        vec![("category", "b")],
+        vec![("code", "c"), ("category", "b")],
+        vec![],
+    ] {
+        for i in Interaction::ALL {
+            assert_eq!(
+                two.permits_with_params(Patient, "Observation", i, &q),
+                two.permits(Patient, "Observation", i).allows(&q),
+                "{q:?} {i}"
+            );
+        }
+    }
     assert!(!two.permits_with_params(Patient, "Observation", Search, &[("category", "b")]));
     assert!(two.permits_with_params(
         Patient,

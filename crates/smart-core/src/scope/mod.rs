@@ -525,6 +525,11 @@ impl ResourceScope {
         }
     }
 
+    /// Union `more` into the permissions (v2 only: callers keep v1 scopes apart).
+    pub(crate) fn add_permissions(&mut self, more: Permissions) {
+        self.permissions = self.permissions.union(more);
+    }
+
     /// The context (`patient`, `user`, `system`).
     pub fn context(&self) -> ScopeContext {
         self.context
