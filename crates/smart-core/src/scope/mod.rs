@@ -880,7 +880,7 @@ impl<'de> serde::Deserialize<'de> for Scope {
 /// Fuzz entry point: parse arbitrary bytes (UTF-8, lossy) as a scope list and as a single
 /// scope in both modes. Never panics on input; asserts the round-trip property
 /// `parse(display(x)) == x` for every strictly parsed value (and its lenient analogue), and
-/// exercises conversion, `permits`, `diff` and `explain`.
+/// exercises conversion, factoring, `permits`, `diff` and `explain`.
 #[doc(hidden)]
 pub fn fuzz_scope(data: &[u8]) {
     use std::str::FromStr;
@@ -932,4 +932,12 @@ pub fn fuzz_scope(data: &[u8]) {
         "v2 form grants the same"
     );
     let _ = d.to_string();
+    let factored = set.factored();
+    for (a, b) in [(&set, &factored), (&factored, &set)] {
+        let d = diff(a, b);
+        assert!(
+            d.refused.is_empty() && d.narrowed.is_empty(),
+            "factored form grants the same"
+        );
+    }
 }
