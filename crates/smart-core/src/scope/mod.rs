@@ -430,9 +430,16 @@ impl SearchParam {
     /// same value after percent-decoding both sides. A comma-separated multi-value request
     /// (`a,b`) does not satisfy a single-value constraint (`a`).
     pub fn matches(&self, name: &str, value: &str) -> bool {
-        self.name == name
-            && percent_encoding::percent_decode_str(value).decode_utf8_lossy()
-                == self.decoded_value()
+        if self.name != name {
+            return false;
+        }
+        if self.value == value {
+            return true;
+        }
+        if !self.value.contains('%') && !value.contains('%') {
+            return false;
+        }
+        percent_encoding::percent_decode_str(value).decode_utf8_lossy() == self.decoded_value()
     }
 
     pub(crate) fn from_raw(name: &str, value: &str) -> Self {
