@@ -1,5 +1,7 @@
 //! Cost of minting one signed `client_assertion` (what every Backend Services token request
 //! and every confidential-asymmetric code exchange/refresh pays), with the IG sample keys.
+// `criterion_group!` generates an undocumented `pub fn benches`.
+#![allow(missing_docs)]
 
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
 use smart_core::UnixTime;

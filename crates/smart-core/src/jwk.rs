@@ -57,7 +57,7 @@ const B64URL_LENIENT: GeneralPurpose = GeneralPurpose::new(
 #[derive(Clone)]
 enum Inner {
     Es384(p384::ecdsa::SigningKey),
-    Rs384(rsa::pkcs1v15::SigningKey<Sha384>),
+    Rs384(Box<rsa::pkcs1v15::SigningKey<Sha384>>),
 }
 
 /// Public members, base64url without padding, computed once at construction.
@@ -161,7 +161,7 @@ impl SigningKey {
             e: URL_SAFE_NO_PAD.encode(key.e().to_bytes_be()),
         };
         Self::finish(
-            Inner::Rs384(rsa::pkcs1v15::SigningKey::new(key)),
+            Inner::Rs384(Box::new(rsa::pkcs1v15::SigningKey::new(key))),
             public,
             kid,
         )
