@@ -821,21 +821,13 @@ impl RngCore for EntropyRng<'_> {
         }
     }
 
+    /// Never returns `Err`: `rand` 0.8's `Rng::fill` (used inside `rsa`) panics on one. A
+    /// failure is recorded instead and reported by [`EntropyRng::check`].
     fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rsa::rand_core::Error> {
         self.fill_bytes(dest);
-        if self.failed {
-            Err(rsa::rand_core::Error::from(ENTROPY_FAILED))
-        } else {
-            Ok(())
-        }
+        Ok(())
     }
 }
-
-const ENTROPY_FAILED: std::num::NonZeroU32 =
-    match std::num::NonZeroU32::new(rsa::rand_core::Error::CUSTOM_START) {
-        Some(c) => c,
-        None => std::num::NonZeroU32::MIN,
-    };
 
 /// Sound only because [`Entropy`] implementations promise cryptographically secure bytes.
 impl CryptoRng for EntropyRng<'_> {}
@@ -884,6 +876,24 @@ mod tests {
         assert_eq!(
             SigningKey::generate(JwsAlgorithm::Es384, None, &Broken).unwrap_err(),
             Error::Entropy
+        );
+        // RS384 blinding draws from the entropy too: a failure is an error, not a silent
+        // unblinded signature.
+        let rsa = SigningKey::from_pem(
+            include_str!("../tests/fixtures/keys/rsa-2048-pkcs8.pem"),
+            Some("k1"),
+        )
+        .unwrap();
+        assert_eq!(rsa.sign(b"input", &Broken).unwrap_err(), Error::Entropy);
+        assert_eq!(
+            SigningKey::generate(JwsAlgorithm::Rs384, None, &Broken).unwrap_err(),
+            Error::Entropy
+        );
+        assert_eq!(
+            rsa.sign(b"input", &DeterministicEntropy::new(0))
+                .unwrap()
+                .len(),
+            256
         );
     }
 
