@@ -766,8 +766,8 @@ fn zeroizing(v: Vec<u8>) -> Zeroizing<Vec<u8>> {
 /// such as [`DeterministicEntropy`](crate::entropy::DeterministicEntropy) (period 256 bytes)
 /// from trapping prime generation in a cycle of the same few candidates.
 ///
-/// `RngCore::fill_bytes` cannot fail, so a source failure is recorded, a non-constant filler
-/// is used (so rejection-sampling loops still end), and [`check`](Self::check) turns it into
+/// `RngCore::fill_bytes` cannot fail, so a source failure is only recorded (the hashed counter
+/// still varies, so rejection-sampling loops end) and [`check`](Self::check) turns it into
 /// [`Error::Entropy`]; the caller then discards whatever was computed.
 struct EntropyRng<'a> {
     entropy: &'a dyn Entropy,
