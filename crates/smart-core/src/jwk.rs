@@ -34,7 +34,7 @@ use rsa::rand_core::{CryptoRng, RngCore};
 use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _, Signer as _};
 use rsa::traits::PublicKeyParts as _;
 use rsa::{BigUint, RsaPrivateKey};
-use sha2::{Digest as _, Sha256, Sha384};
+use sha2::{Digest, Sha256, Sha384};
 use std::fmt;
 
 /// The smallest RSA modulus accepted, in bits (NIST SP 800-131A; the IG's sample key is 2048).
@@ -57,7 +57,7 @@ const B64URL_LENIENT: GeneralPurpose = GeneralPurpose::new(
 #[derive(Clone)]
 enum Inner {
     Es384(p384::ecdsa::SigningKey),
-    Rs384(rsa::pkcs1v15::SigningKey<Sha384>),
+    Rs384(Box<rsa::pkcs1v15::SigningKey<Sha384>>),
 }
 
 /// Public members, base64url without padding, computed once at construction.
@@ -161,7 +161,7 @@ impl SigningKey {
             e: URL_SAFE_NO_PAD.encode(key.e().to_bytes_be()),
         };
         Self::finish(
-            Inner::Rs384(rsa::pkcs1v15::SigningKey::new(key)),
+            Inner::Rs384(Box::new(rsa::pkcs1v15::SigningKey::new(key))),
             public,
             kid,
         )
@@ -759,13 +759,20 @@ fn zeroizing(v: Vec<u8>) -> Zeroizing<Vec<u8>> {
 }
 
 /// `rand_core` 0.6 adapter over the injected [`Entropy`] (crypto-internal randomness: key
-/// generation, RSA blinding). `RngCore::fill_bytes` cannot fail, so a failure is recorded,
-/// the buffer is filled with a non-constant filler (so rejection-sampling loops still end),
-/// and [`check`](Self::check) turns it into [`Error::Entropy`]; the result is then discarded.
+/// generation, RSA blinding).
+///
+/// Every 32-byte output block is `SHA-256(32 fresh bytes from entropy || block counter)`: with a
+/// real source this only whitens already-random bytes, and it keeps a *periodic* test source
+/// such as [`DeterministicEntropy`](crate::entropy::DeterministicEntropy) (period 256 bytes)
+/// from trapping prime generation in a cycle of the same few candidates.
+///
+/// `RngCore::fill_bytes` cannot fail, so a source failure is only recorded (the hashed counter
+/// still varies, so rejection-sampling loops end) and [`check`](Self::check) turns it into
+/// [`Error::Entropy`]; the caller then discards whatever was computed.
 struct EntropyRng<'a> {
     entropy: &'a dyn Entropy,
     failed: bool,
-    filler: u64,
+    counter: u64,
 }
 
 impl<'a> EntropyRng<'a> {
@@ -773,7 +780,7 @@ impl<'a> EntropyRng<'a> {
         Self {
             entropy,
             failed: false,
-            filler: 0x9E37_79B9_7F4A_7C15,
+            counter: 0,
         }
     }
 
@@ -800,33 +807,27 @@ impl RngCore for EntropyRng<'_> {
     }
 
     fn fill_bytes(&mut self, dest: &mut [u8]) {
-        if self.entropy.fill(dest).is_err() {
-            self.failed = true;
-            for b in dest.iter_mut() {
-                self.filler = self
-                    .filler
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                *b = (self.filler >> 56) as u8;
+        for chunk in dest.chunks_mut(32) {
+            let mut fresh = Zeroizing::new([0u8; 32]);
+            if self.entropy.fill(&mut fresh[..]).is_err() {
+                self.failed = true;
             }
+            let mut h = Sha256::new();
+            h.update(&fresh[..]);
+            h.update(self.counter.to_le_bytes());
+            self.counter = self.counter.wrapping_add(1);
+            let block = Zeroizing::new(<[u8; 32]>::from(h.finalize()));
+            chunk.copy_from_slice(&block[..chunk.len()]);
         }
     }
 
+    /// Never returns `Err`: `rand` 0.8's `Rng::fill` (used inside `rsa`) panics on one. A
+    /// failure is recorded instead and reported by [`EntropyRng::check`].
     fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rsa::rand_core::Error> {
         self.fill_bytes(dest);
-        if self.failed {
-            Err(rsa::rand_core::Error::from(ENTROPY_FAILED))
-        } else {
-            Ok(())
-        }
+        Ok(())
     }
 }
-
-const ENTROPY_FAILED: std::num::NonZeroU32 =
-    match std::num::NonZeroU32::new(rsa::rand_core::Error::CUSTOM_START) {
-        Some(c) => c,
-        None => std::num::NonZeroU32::MIN,
-    };
 
 /// Sound only because [`Entropy`] implementations promise cryptographically secure bytes.
 impl CryptoRng for EntropyRng<'_> {}
@@ -875,6 +876,24 @@ mod tests {
         assert_eq!(
             SigningKey::generate(JwsAlgorithm::Es384, None, &Broken).unwrap_err(),
             Error::Entropy
+        );
+        // RS384 blinding draws from the entropy too: a failure is an error, not a silent
+        // unblinded signature.
+        let rsa = SigningKey::from_pem(
+            include_str!("../tests/fixtures/keys/rsa-2048-pkcs8.pem"),
+            Some("k1"),
+        )
+        .unwrap();
+        assert_eq!(rsa.sign(b"input", &Broken).unwrap_err(), Error::Entropy);
+        assert_eq!(
+            SigningKey::generate(JwsAlgorithm::Rs384, None, &Broken).unwrap_err(),
+            Error::Entropy
+        );
+        assert_eq!(
+            rsa.sign(b"input", &DeterministicEntropy::new(0))
+                .unwrap()
+                .len(),
+            256
         );
     }
 
