@@ -5,11 +5,17 @@
 //! smart jwks key.pem                            # public JWKS of an existing key
 //! smart discover https://ehr.example.org/fhir   # parsed smart-configuration + warnings
 //! smart token --fhir-base URL --client-id ID --key key.pem --scope "system/Patient.rs"
+//! smart login --fhir-base URL --client-id ID --scope "openid fhirUser patient/*.rs" [--key|--secret-env]
+//! smart refresh --token-file tokens.json --client-id ID
+//! smart scope explain "patient/Observation.rs?category=…" [--granted "…"]
 //! ```
 //!
 //! Errors print one line on stderr (the OAuth `error` and description, the URL, the HTTP
 //! status) and exit with status 1; usage errors exit with 2. Tokens are printed only where
 //! the command's purpose is to print them (`smart token`), never in errors.
+
+mod login;
+mod scope;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -26,7 +32,11 @@ use smart_core::{ClientId, FhirBaseUrl};
 use smart_ureq::{BackendServicesAuth, HttpClient};
 
 #[derive(Parser)]
-#[command(name = "smart", version, about = "SMART on FHIR client: keys, discovery, tokens")]
+#[command(
+    name = "smart",
+    version,
+    about = "SMART on FHIR client: keys, discovery, tokens"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -97,6 +107,99 @@ enum Command {
         #[arg(long)]
         allow_insecure_http: bool,
     },
+    /// Sign in with the authorization-code flow + PKCE through the system browser
+    /// (RFC 8252: a loopback redirect listener on an ephemeral port).
+    Login {
+        /// The FHIR base URL (standalone launch).
+        #[arg(long, conflicts_with = "launch_url")]
+        fhir_base: Option<String>,
+        /// An EHR launch URL carrying `iss` and `launch` (EHR launch).
+        #[arg(long)]
+        launch_url: Option<String>,
+        /// The registered client_id.
+        #[arg(long)]
+        client_id: String,
+        /// Space-separated scopes, e.g. "launch/patient openid fhirUser patient/*.rs offline_access".
+        #[arg(long)]
+        scope: String,
+        /// Confidential symmetric client: read the client_secret from this environment variable.
+        #[arg(long)]
+        secret_env: Option<String>,
+        /// Form-encode client_id and secret before HTTP Basic (RFC 6749 §2.3.1); default raw.
+        #[arg(long)]
+        basic_form_encoded: bool,
+        /// Confidential asymmetric client: private key file (private_key_jwt).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Key id override.
+        #[arg(long)]
+        kid: Option<String>,
+        /// Print the authorization URL instead of opening a browser.
+        #[arg(long)]
+        no_browser: bool,
+        /// Loopback port for the redirect listener (0 = any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Seconds to wait for the browser to come back.
+        #[arg(long, default_value_t = 300)]
+        timeout_secs: u64,
+        /// Print the whole token response as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Save the token set (including the refresh token) to this file, mode 0600.
+        #[arg(long)]
+        save: Option<PathBuf>,
+        /// Permit plain http:// to non-loopback hosts.
+        #[arg(long)]
+        allow_insecure_http: bool,
+    },
+    /// Refresh a token set saved by `smart login --save` (the file is updated in place).
+    Refresh {
+        /// The saved token set.
+        #[arg(long)]
+        token_file: PathBuf,
+        /// The registered client_id.
+        #[arg(long)]
+        client_id: String,
+        /// Ask for a narrower scope.
+        #[arg(long)]
+        scope: Option<String>,
+        /// Confidential symmetric client: read the client_secret from this environment variable.
+        #[arg(long)]
+        secret_env: Option<String>,
+        /// Form-encode client_id and secret before HTTP Basic.
+        #[arg(long)]
+        basic_form_encoded: bool,
+        /// Confidential asymmetric client: private key file.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Key id override.
+        #[arg(long)]
+        kid: Option<String>,
+        /// Print the whole token response as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Permit plain http:// to non-loopback hosts.
+        #[arg(long)]
+        allow_insecure_http: bool,
+    },
+    /// Explain SMART scopes in plain words.
+    Scope {
+        #[command(subcommand)]
+        command: ScopeCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ScopeCommand {
+    /// Explain each scope; with --granted, show what was granted, narrowed, refused or added.
+    Explain {
+        /// Space-separated scopes (the request).
+        scopes: String,
+        /// Space-separated scopes the server granted.
+        #[arg(long)]
+        granted: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -110,17 +213,33 @@ fn main() -> ExitCode {
     }
 }
 
-type CliResult = Result<(), Box<dyn std::error::Error>>;
+pub(crate) type CliResult = Result<(), Box<dyn std::error::Error>>;
 
 fn run(command: Command) -> CliResult {
     match command {
-        Command::Keygen { alg, kid, out, force } => keygen(alg, kid.as_deref(), &out, force),
+        Command::Keygen {
+            alg,
+            kid,
+            out,
+            force,
+        } => keygen(alg, kid.as_deref(), &out, force),
         Command::Jwks { key, kid } => {
             let key = load_key(&key, kid.as_deref())?;
             print_json(&key.public_jwks())
         }
-        Command::Discover { fhir_base, allow_insecure_http } => discover(&fhir_base, allow_insecure_http),
-        Command::Token { fhir_base, client_id, key, scope, kid, json, allow_insecure_http } => {
+        Command::Discover {
+            fhir_base,
+            allow_insecure_http,
+        } => discover(&fhir_base, allow_insecure_http),
+        Command::Token {
+            fhir_base,
+            client_id,
+            key,
+            scope,
+            kid,
+            json,
+            allow_insecure_http,
+        } => {
             let key = load_key(&key, kid.as_deref())?;
             let config = BackendServicesConfig::new(ClientId::new(client_id), scope, Arc::new(key))
                 .with_fhir_base(FhirBaseUrl::new(&fhir_base)?)
@@ -134,6 +253,72 @@ fn run(command: Command) -> CliResult {
                 Ok(())
             }
         }
+        other => run_more(other),
+    }
+}
+
+fn run_more(command: Command) -> CliResult {
+    match command {
+        Command::Login {
+            fhir_base,
+            launch_url,
+            client_id,
+            scope,
+            secret_env,
+            basic_form_encoded,
+            key,
+            kid,
+            no_browser,
+            port,
+            timeout_secs,
+            json,
+            save,
+            allow_insecure_http,
+        } => login::login(&login::LoginArgs {
+            fhir_base: fhir_base.as_deref(),
+            launch_url: launch_url.as_deref(),
+            scope: &scope,
+            client: login::ClientArgs {
+                client_id: &client_id,
+                secret_env: secret_env.as_deref(),
+                key: key.as_deref(),
+                kid: kid.as_deref(),
+                basic_form_encoded,
+            },
+            no_browser,
+            port,
+            timeout: std::time::Duration::from_secs(timeout_secs),
+            json,
+            save: save.as_deref(),
+            allow_insecure_http,
+        }),
+        Command::Refresh {
+            token_file,
+            client_id,
+            scope,
+            secret_env,
+            basic_form_encoded,
+            key,
+            kid,
+            json,
+            allow_insecure_http,
+        } => login::refresh(
+            &token_file,
+            &login::ClientArgs {
+                client_id: &client_id,
+                secret_env: secret_env.as_deref(),
+                key: key.as_deref(),
+                kid: kid.as_deref(),
+                basic_form_encoded,
+            },
+            scope.as_deref(),
+            json,
+            allow_insecure_http,
+        ),
+        Command::Scope {
+            command: ScopeCommand::Explain { scopes, granted },
+        } => scope::explain(&scopes, granted.as_deref()),
+        _ => Err("unreachable command".into()),
     }
 }
 
@@ -145,12 +330,16 @@ fn keygen(alg: Alg, kid: Option<&str>, out: &Path, force: bool) -> CliResult {
     let key = SigningKey::generate(alg, kid, &SystemEntropy)?;
     let pem = key.to_pkcs8_pem()?;
     write_private(out, pem.secret().as_bytes(), force)?;
-    eprintln!("wrote {} private key to {} (mode 0600); register this public JWKS:", alg.as_str(), out.display());
+    eprintln!(
+        "wrote {} private key to {} (mode 0600); register this public JWKS:",
+        alg.as_str(),
+        out.display()
+    );
     print_json(&key.public_jwks())
 }
 
 /// Write `data` to `path` readable by the owner only (0600 on Unix).
-fn write_private(path: &Path, data: &[u8], force: bool) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, data: &[u8], force: bool) -> std::io::Result<()> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true);
     if force {
@@ -174,13 +363,16 @@ fn write_private(path: &Path, data: &[u8], force: bool) -> std::io::Result<()> {
     f.write_all(data)
 }
 
-fn load_key(path: &Path, kid: Option<&str>) -> Result<SigningKey, Box<dyn std::error::Error>> {
+pub(crate) fn load_key(
+    path: &Path,
+    kid: Option<&str>,
+) -> Result<SigningKey, Box<dyn std::error::Error>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
     let key = if text.trim_start().starts_with('{') {
         let key = SigningKey::from_jwk(&text)?;
         match kid {
-            Some(kid) => key.with_kid(kid),
+            Some(kid) => key.with_kid(kid)?,
             None => key,
         }
     } else {
@@ -191,7 +383,9 @@ fn load_key(path: &Path, kid: Option<&str>) -> Result<SigningKey, Box<dyn std::e
 
 fn discover(fhir_base: &str, allow_insecure_http: bool) -> CliResult {
     let base = FhirBaseUrl::new(fhir_base)?;
-    let http = HttpClient::builder().allow_insecure_http(allow_insecure_http).build();
+    let http = HttpClient::builder()
+        .allow_insecure_http(allow_insecure_http)
+        .build();
     let discovered = http.run(&mut Discovery::new(base))?;
     print_json(&serde_json::to_value(&discovered.config)?)?;
     eprintln!("source: {:?} ({})", discovered.source, discovered.url);
@@ -201,7 +395,7 @@ fn discover(fhir_base: &str, allow_insecure_http: bool) -> CliResult {
     Ok(())
 }
 
-fn print_json(value: &serde_json::Value) -> CliResult {
+pub(crate) fn print_json(value: &serde_json::Value) -> CliResult {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;

@@ -43,7 +43,10 @@ pub struct DeterministicEntropy {
 impl DeterministicEntropy {
     /// A stream starting at `seed`.
     pub fn new(seed: u8) -> Self {
-        Self { seed, counter: std::sync::atomic::AtomicU64::new(0) }
+        Self {
+            seed,
+            counter: std::sync::atomic::AtomicU64::new(0),
+        }
     }
 }
 
@@ -52,7 +55,9 @@ impl Entropy for DeterministicEntropy {
         use std::sync::atomic::Ordering;
         let start = self.counter.fetch_add(buf.len() as u64, Ordering::Relaxed);
         for (i, b) in buf.iter_mut().enumerate() {
-            *b = self.seed.wrapping_add((start.wrapping_add(i as u64) % 256) as u8);
+            *b = self
+                .seed
+                .wrapping_add((start.wrapping_add(i as u64) % 256) as u8);
         }
         Ok(())
     }

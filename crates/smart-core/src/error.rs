@@ -63,7 +63,10 @@ impl fmt::Display for Error {
             }
             Self::Config(m) => write!(f, "invalid configuration: {m}"),
             Self::InsecureUrl { url } => {
-                write!(f, "refusing insecure URL {url} (https is required except on loopback)")
+                write!(
+                    f,
+                    "refusing insecure URL {url} (https is required except on loopback)"
+                )
             }
             Self::Misuse(m) => write!(f, "state machine misuse: {m}"),
         }
@@ -193,7 +196,10 @@ pub struct ParseError {
 impl ParseError {
     /// A parse error for `document`.
     pub fn new(document: Document, message: impl Into<String>) -> Self {
-        Self { document, message: message.into() }
+        Self {
+            document,
+            message: message.into(),
+        }
     }
 
     /// Build from a `serde_json` error without quoting any value from the input: serde's own
@@ -206,7 +212,10 @@ impl ParseError {
             serde_json::error::Category::Data => "unexpected JSON shape",
             serde_json::error::Category::Eof => "truncated JSON",
         };
-        Self::new(document, format!("{what} at line {} column {}", e.line(), e.column()))
+        Self::new(
+            document,
+            format!("{what} at line {} column {}", e.line(), e.column()),
+        )
     }
 }
 
@@ -251,14 +260,23 @@ impl fmt::Display for CallbackError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::MissingState => f.write_str("callback has no `state` parameter"),
-            Self::StateMismatch => f.write_str("callback `state` does not match the pending authorization"),
-            Self::UnknownState => f.write_str("no pending authorization for this `state` (unknown or already used)"),
+            Self::StateMismatch => {
+                f.write_str("callback `state` does not match the pending authorization")
+            }
+            Self::UnknownState => {
+                f.write_str("no pending authorization for this `state` (unknown or already used)")
+            }
             Self::MissingCode => f.write_str("callback has neither `code` nor `error`"),
             Self::Authorization(e) => write!(f, "authorization failed: {e}"),
             Self::IssuerMismatch { expected, received } => {
-                write!(f, "callback `iss` {received} does not match the expected issuer {expected}")
+                write!(
+                    f,
+                    "callback `iss` {received} does not match the expected issuer {expected}"
+                )
             }
-            Self::RedirectUriMismatch => f.write_str("callback URL does not match the registered redirect_uri"),
+            Self::RedirectUriMismatch => {
+                f.write_str("callback URL does not match the registered redirect_uri")
+            }
             Self::MissingIss => f.write_str("launch URL has no `iss` parameter"),
             Self::MissingLaunch => f.write_str("launch URL has no `launch` parameter"),
             Self::IssNotAllowed(iss) => write!(f, "`iss` {iss} is not on the allow-list"),
@@ -279,7 +297,11 @@ pub struct ScopeError {
 
 impl fmt::Display for ScopeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid scope `{}` at byte {}: {}", self.scope, self.position, self.message)
+        write!(
+            f,
+            "invalid scope `{}` at byte {}: {}",
+            self.scope, self.position, self.message
+        )
     }
 }
 
@@ -293,7 +315,9 @@ pub struct KeyError {
 impl KeyError {
     /// A key error with `message`.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into() }
+        Self {
+            message: message.into(),
+        }
     }
 }
 
@@ -333,6 +357,9 @@ mod tests {
             error_description: Some("bad aud".into()),
             error_uri: None,
         };
-        assert_eq!(e.to_string(), "OAuth error `invalid_client`: bad aud (HTTP 400)");
+        assert_eq!(
+            e.to_string(),
+            "OAuth error `invalid_client`: bad aud (HTTP 400)"
+        );
     }
 }

@@ -8,8 +8,11 @@ pub use crate::token::fuzz_launch_context as launch_context;
 pub use crate::token::fuzz_oauth_error as oauth_error;
 pub use crate::token::fuzz_token_response as token_response;
 
+/// A fuzz entry point: takes arbitrary bytes, must never panic.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, as the fuzz crate and `tests/fuzz_corpus.rs` see them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("smart_configuration", smart_configuration),
     ("token_response", token_response),
     ("oauth_error", oauth_error),

@@ -111,7 +111,10 @@ mod tests {
         let s = format!("{t:?}");
         assert_eq!(s, "AccessToken([redacted])");
         assert!(!s.contains("secret.value"));
-        assert_eq!(format!("{:?}", ClientSecret::new("pw")), "ClientSecret([redacted])");
+        assert_eq!(
+            format!("{:?}", ClientSecret::new("pw")),
+            "ClientSecret([redacted])"
+        );
     }
 
     #[test]

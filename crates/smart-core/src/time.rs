@@ -9,7 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 ///
 /// This is the unit of JWT `iat`/`exp` (RFC 7519 §2 "NumericDate") and of the absolute expiry
 /// the library computes from a token response's `expires_in` (RFC 6749 §5.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct UnixTime(u64);
 
@@ -73,7 +75,10 @@ mod tests {
         let t = UnixTime::from_secs(10);
         assert_eq!(t.plus_secs(5).as_secs(), 15);
         assert_eq!(t.minus_secs(20), UnixTime::EPOCH);
-        assert_eq!(UnixTime::from_secs(u64::MAX).plus_secs(1).as_secs(), u64::MAX);
+        assert_eq!(
+            UnixTime::from_secs(u64::MAX).plus_secs(1).as_secs(),
+            u64::MAX
+        );
         assert_eq!(t.secs_until(UnixTime::from_secs(4)), 0);
         assert_eq!(t.secs_until(UnixTime::from_secs(14)), 4);
     }

@@ -25,7 +25,9 @@ impl FhirBaseUrl {
         let url = Url::parse(trimmed)
             .map_err(|e| Error::Config(format!("FHIR base URL `{base}` is not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(Error::Config(format!("FHIR base URL `{base}` must be http or https")));
+            return Err(Error::Config(format!(
+                "FHIR base URL `{base}` must be http or https"
+            )));
         }
         if url.query().is_some() || url.fragment().is_some() {
             return Err(Error::Config(format!(
@@ -35,7 +37,10 @@ impl FhirBaseUrl {
         if url.cannot_be_a_base() || url.host().is_none() {
             return Err(Error::Config(format!("FHIR base URL `{base}` has no host")));
         }
-        Ok(Self { text: trimmed.to_owned(), given: base.to_owned() })
+        Ok(Self {
+            text: trimmed.to_owned(),
+            given: base.to_owned(),
+        })
     }
 
     /// The base minus one trailing slash: the prefix every URL below it is built from.
@@ -53,7 +58,8 @@ impl FhirBaseUrl {
     /// The base as a parsed [`Url`].
     pub fn url(&self) -> Url {
         // Validated in `new`.
-        Url::parse(&self.text).unwrap_or_else(|_| Url::parse("http://invalid.invalid").expect("static"))
+        Url::parse(&self.text)
+            .unwrap_or_else(|_| Url::parse("http://invalid.invalid").expect("static"))
     }
 
     /// `{base}/{path}`: string concatenation, one `/` between the two.
@@ -68,7 +74,8 @@ impl FhirBaseUrl {
     /// `{base}/.well-known/smart-configuration` (SMART App Launch §"Retrieving
     /// .well-known/smart-configuration").
     pub fn well_known(&self) -> Url {
-        self.append(".well-known/smart-configuration").unwrap_or_else(|_| self.url())
+        self.append(".well-known/smart-configuration")
+            .unwrap_or_else(|_| self.url())
     }
 
     /// Resolve a FHIR reference (`Patient/123`, or an absolute URL) against this base:
@@ -101,7 +108,9 @@ impl std::fmt::Display for FhirBaseUrl {
 }
 
 /// An OAuth `client_id` (RFC 6749 §2.2). Not secret.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct ClientId(String);
 
@@ -130,7 +139,10 @@ mod tests {
     #[test]
     fn well_known_keeps_path_and_tolerates_one_slash() {
         // B01: base with a path keeps it; trailing slash does not produce `//`.
-        for base in ["https://ehr.example.org/apis/fhir", "https://ehr.example.org/apis/fhir/"] {
+        for base in [
+            "https://ehr.example.org/apis/fhir",
+            "https://ehr.example.org/apis/fhir/",
+        ] {
             let b = FhirBaseUrl::new(base).unwrap();
             assert_eq!(
                 b.well_known().as_str(),
@@ -140,12 +152,21 @@ mod tests {
             assert_eq!(b.as_given(), base, "aud keeps the base as given");
         }
         let root = FhirBaseUrl::new("https://ehr.example.org").unwrap();
-        assert_eq!(root.well_known().as_str(), "https://ehr.example.org/.well-known/smart-configuration");
+        assert_eq!(
+            root.well_known().as_str(),
+            "https://ehr.example.org/.well-known/smart-configuration"
+        );
     }
 
     #[test]
     fn rejects_bad_bases() {
-        for bad in ["", "ehr.example.org/fhir", "ftp://x/fhir", "https://x/fhir?a=b", "mailto:a@b"] {
+        for bad in [
+            "",
+            "ehr.example.org/fhir",
+            "ftp://x/fhir",
+            "https://x/fhir?a=b",
+            "mailto:a@b",
+        ] {
             assert!(FhirBaseUrl::new(bad).is_err(), "{bad}");
         }
     }
@@ -158,7 +179,9 @@ mod tests {
             "https://ehr.example.org/r4/Practitioner/7"
         );
         assert_eq!(
-            b.resolve_reference("https://other.org/fhir/Patient/1").unwrap().as_str(),
+            b.resolve_reference("https://other.org/fhir/Patient/1")
+                .unwrap()
+                .as_str(),
             "https://other.org/fhir/Patient/1"
         );
     }

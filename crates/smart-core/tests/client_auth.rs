@@ -186,7 +186,7 @@ fn b21_asymmetric_request_shape() {
         fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     );
     let body = String::from_utf8(req.body.clone()).unwrap();
-    let expected_prefix = "grant_type=client_credentials&scope=system%2FEncounter.read+system%2FPatient.read\
+    let expected_prefix = "grant_type=client_credentials&scope=system%2FEncounter.read%20system%2FPatient.read\
         &client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer\
         &client_assertion=";
     assert_eq!(body, format!("{expected_prefix}{jwt}"));

@@ -30,7 +30,9 @@ impl BackendServicesAuth {
     /// configuration (see [`BackendServices::new`]); [`Error::Transport`] if the HTTP client
     /// cannot be built.
     pub fn new(config: BackendServicesConfig) -> Result<Self, Error> {
-        let http = HttpClient::builder().allow_insecure_http(config.allow_insecure_http).build()?;
+        let http = HttpClient::builder()
+            .allow_insecure_http(config.allow_insecure_http)
+            .build()?;
         Self::with_client(config, http, Arc::new(SystemEntropy))
     }
 
@@ -43,7 +45,10 @@ impl BackendServicesAuth {
         http: HttpClient,
         entropy: Arc<dyn Entropy>,
     ) -> Result<Self, Error> {
-        Ok(Self { http, machine: Mutex::new(BackendServices::new(config, entropy)?) })
+        Ok(Self {
+            http,
+            machine: Mutex::new(BackendServices::new(config, entropy)?),
+        })
     }
 
     async fn lock(&self) -> MutexGuard<'_, BackendServices> {
@@ -80,7 +85,10 @@ impl BackendServicesAuth {
     /// As [`token`](Self::token).
     pub async fn authorization(&self) -> Result<AuthorizationHeader, Error> {
         let token = self.token().await?;
-        Ok(AuthorizationHeader::new(format!("Bearer {}", token.access_token.secret())))
+        Ok(AuthorizationHeader::new(format!(
+            "Bearer {}",
+            token.access_token.secret()
+        )))
     }
 
     /// The FHIR server answered 401: forget the cached token so the next call fetches a new

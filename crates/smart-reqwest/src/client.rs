@@ -57,7 +57,10 @@ impl HttpClientBuilder {
             .connect_timeout(self.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("smart-reqwest/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Error::Transport { url: String::new(), message: e.to_string() })?;
+            .map_err(|e| Error::Transport {
+                url: String::new(),
+                message: e.to_string(),
+            })?;
         Ok(HttpClient {
             client,
             allow_insecure_http: self.allow_insecure_http,
@@ -122,11 +125,18 @@ impl HttpClient {
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(transport)? {
             if body.len() + chunk.len() > self.max_body_bytes {
-                return Err(Error::BodyTooLarge { url, limit: self.max_body_bytes });
+                return Err(Error::BodyTooLarge {
+                    url,
+                    limit: self.max_body_bytes,
+                });
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(HttpResponse { status, headers, body })
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// Drive `flow` to completion: poll, send, feed the response, repeat. On a transport

@@ -15,6 +15,8 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// The token store failed.
+    Store(crate::StoreError),
     /// The response body exceeded the limit (bytes).
     BodyTooLarge {
         /// The URL of the request.
@@ -39,6 +41,7 @@ impl fmt::Display for Error {
         match self {
             Self::Smart(e) => e.fmt(f),
             Self::Transport { url, message } => write!(f, "request to {url} failed: {message}"),
+            Self::Store(e) => e.fmt(f),
             Self::BodyTooLarge { url, limit } => {
                 write!(f, "response from {url} exceeds {limit} bytes")
             }

@@ -34,11 +34,17 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod app;
 mod backend;
 mod client;
 mod error;
+mod store;
 
+pub use app::{
+    RotationHook, SmartClient, SmartClientBuilder, begin_launch, complete_launch, discover,
+};
 pub use backend::BackendServicesAuth;
 pub use client::{HttpClient, HttpClientBuilder};
 pub use error::Error;
 pub use smart_core;
+pub use store::{InMemoryTokenStore, StoreError, StoreFuture, TokenStore};

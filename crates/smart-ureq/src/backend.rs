@@ -25,7 +25,9 @@ impl BackendServicesAuth {
     /// [`Error::Smart`] with [`smart_core::Error::Config`] or `InsecureUrl` for a bad
     /// configuration (see [`BackendServices::new`]).
     pub fn new(config: BackendServicesConfig) -> Result<Self, Error> {
-        let http = HttpClient::builder().allow_insecure_http(config.allow_insecure_http).build();
+        let http = HttpClient::builder()
+            .allow_insecure_http(config.allow_insecure_http)
+            .build();
         Self::with_client(config, http, Arc::new(SystemEntropy))
     }
 
@@ -38,7 +40,10 @@ impl BackendServicesAuth {
         http: HttpClient,
         entropy: Arc<dyn Entropy>,
     ) -> Result<Self, Error> {
-        Ok(Self { http, machine: Mutex::new(BackendServices::new(config, entropy)?) })
+        Ok(Self {
+            http,
+            machine: Mutex::new(BackendServices::new(config, entropy)?),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, BackendServices> {
@@ -76,7 +81,10 @@ impl BackendServicesAuth {
     /// As [`token`](Self::token).
     pub fn authorization(&self) -> Result<AuthorizationHeader, Error> {
         let token = self.token()?;
-        Ok(AuthorizationHeader::new(format!("Bearer {}", token.access_token.secret())))
+        Ok(AuthorizationHeader::new(format!(
+            "Bearer {}",
+            token.access_token.secret()
+        )))
     }
 
     /// The FHIR server answered 401: forget the cached token so the next call fetches a new

@@ -57,7 +57,11 @@ impl HttpClientBuilder {
             .user_agent(concat!("smart-ureq/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
-        HttpClient { agent, allow_insecure_http: self.allow_insecure_http, max_body_bytes: self.max_body_bytes }
+        HttpClient {
+            agent,
+            allow_insecure_http: self.allow_insecure_http,
+            max_body_bytes: self.max_body_bytes,
+        }
     }
 }
 
@@ -95,7 +99,10 @@ impl HttpClient {
     pub fn send(&self, request: HttpRequest) -> Result<HttpResponse, Error> {
         check_url_security(&request.url, self.allow_insecure_http)?;
         let url = request.url.to_string();
-        let transport = |e: ureq::Error| Error::Transport { url: url.clone(), message: e.to_string() };
+        let transport = |e: ureq::Error| Error::Transport {
+            url: url.clone(),
+            message: e.to_string(),
+        };
         let mut builder = ureq::http::Request::builder()
             .method(match request.method {
                 Method::Post => "POST",
@@ -105,9 +112,10 @@ impl HttpClient {
         for (k, v) in &request.headers {
             builder = builder.header(k.as_str(), v.as_str());
         }
-        let http_request = builder
-            .body(request.body)
-            .map_err(|e| Error::Transport { url: url.clone(), message: e.to_string() })?;
+        let http_request = builder.body(request.body).map_err(|e| Error::Transport {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
         let mut response = self.agent.run(http_request).map_err(transport)?;
         let status = response.status().as_u16();
         let headers = response
@@ -121,12 +129,17 @@ impl HttpClient {
             .limit(self.max_body_bytes as u64)
             .read_to_vec()
             .map_err(|e| match e {
-                ureq::Error::BodyExceedsLimit(_) => {
-                    Error::BodyTooLarge { url: url.clone(), limit: self.max_body_bytes }
-                }
+                ureq::Error::BodyExceedsLimit(_) => Error::BodyTooLarge {
+                    url: url.clone(),
+                    limit: self.max_body_bytes,
+                },
                 other => transport(other),
             })?;
-        Ok(HttpResponse { status, headers, body })
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// Drive `flow` to completion: poll, send, feed the response, repeat. On a transport

@@ -1,0 +1,23 @@
+//! `smart scope explain`: each scope in plain words, and with `--granted` what the server
+//! granted, narrowed, refused or added (RESP-02; cases B16, B25).
+
+use smart_core::scope::{ScopeSet, diff};
+
+use crate::CliResult;
+
+pub(crate) fn explain(scopes: &str, granted: Option<&str>) -> CliResult {
+    let (requested, warnings) = ScopeSet::parse_lenient(scopes);
+    println!("{}", requested.explain());
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Some(granted) = granted {
+        let (granted, warnings) = ScopeSet::parse_lenient(granted);
+        for w in &warnings {
+            eprintln!("warning (granted): {w}");
+        }
+        println!();
+        println!("{}", diff(&requested, &granted));
+    }
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! A signed-in App Launch session: the current token set, automatic refresh within the skew
+//! window, and invalidation on 401 (the state behind the seed's `SmartClient`).
+
+use std::sync::Arc;
+
+use url::Url;
+
+use crate::client_auth::ClientAuth;
+use crate::entropy::Entropy;
+use crate::error::Error;
+use crate::flow::{Action, Flow, HttpResponse};
+use crate::launch::{AppConfig, refresh_request};
+use crate::time::UnixTime;
+use crate::token::{TokenResponse, parse_token_response};
+use crate::types::{ClientId, FhirBaseUrl};
+
+/// The persistent part of a [`Session`], for token stores: serialize it (it contains the
+/// access and refresh tokens: encrypt it at rest).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct StoredSession {
+    /// The FHIR base the tokens are for.
+    pub fhir_base: FhirBaseUrl,
+    /// The token endpoint used for refresh.
+    pub token_endpoint: Url,
+    /// The `client_id` the tokens were issued to.
+    pub client_id: ClientId,
+    /// The current token set (launch context and `id_token` merged across refreshes).
+    pub token: TokenResponse,
+}
+
+#[derive(Debug)]
+enum State {
+    Idle,
+    Refreshing,
+}
+
+/// The App Launch session machine: a [`Flow`] whose output is the current token set.
+///
+/// `poll` answers [`Action::Ready`] while the access token is outside the skew window;
+/// within it (or after [`invalidate`](Self::invalidate) or
+/// [`request_refresh`](Self::request_refresh)) it emits a refresh request when a refresh
+/// token exists, and [`Error::NoRefreshToken`] without any request when none does (case
+/// B19). A rejected refresh (`invalid_grant`) drops the refresh token, so the session is
+/// over and the caller must launch again.
+#[derive(Debug)]
+pub struct Session {
+    client_auth: ClientAuth,
+    fhir_base: FhirBaseUrl,
+    token_endpoint: Url,
+    token: Arc<TokenResponse>,
+    clock_skew_secs: u64,
+    allow_insecure_http: bool,
+    entropy: Arc<dyn Entropy>,
+    force_refresh: bool,
+    access_token_invalid: bool,
+    refresh_scope: Option<String>,
+    state: State,
+    refreshed: bool,
+}
+
+impl Session {
+    /// A session from a completed code exchange.
+    pub fn new(
+        app: &AppConfig,
+        fhir_base: FhirBaseUrl,
+        token_endpoint: Url,
+        token: TokenResponse,
+        entropy: Arc<dyn Entropy>,
+    ) -> Self {
+        Self {
+            client_auth: app.client_auth.clone(),
+            fhir_base,
+            token_endpoint,
+            token: Arc::new(token),
+            clock_skew_secs: app.clock_skew_secs,
+            allow_insecure_http: app.allow_insecure_http,
+            entropy,
+            force_refresh: false,
+            access_token_invalid: false,
+            refresh_scope: None,
+            state: State::Idle,
+            refreshed: false,
+        }
+    }
+
+    /// Rebuild a session from a token store.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `stored` belongs to another `client_id`.
+    pub fn from_stored(
+        app: &AppConfig,
+        stored: StoredSession,
+        entropy: Arc<dyn Entropy>,
+    ) -> Result<Self, Error> {
+        if &stored.client_id != app.client_id() {
+            return Err(Error::Config(
+                "stored session belongs to another client_id".into(),
+            ));
+        }
+        Ok(Self::new(
+            app,
+            stored.fhir_base,
+            stored.token_endpoint,
+            stored.token,
+            entropy,
+        ))
+    }
+
+    /// The persistent form.
+    pub fn to_stored(&self) -> StoredSession {
+        StoredSession {
+            fhir_base: self.fhir_base.clone(),
+            token_endpoint: self.token_endpoint.clone(),
+            client_id: self.client_auth.client_id().clone(),
+            token: (*self.token).clone(),
+        }
+    }
+
+    /// The current token set (possibly expired).
+    pub fn token(&self) -> &Arc<TokenResponse> {
+        &self.token
+    }
+
+    /// The FHIR base.
+    pub fn fhir_base(&self) -> &FhirBaseUrl {
+        &self.fhir_base
+    }
+
+    /// Whether a refresh token is held.
+    pub fn can_refresh(&self) -> bool {
+        self.token.refresh_token.is_some()
+    }
+
+    /// The FHIR server answered 401: the access token is no longer used; the next `poll`
+    /// refreshes (or fails with [`Error::NoRefreshToken`]).
+    pub fn invalidate(&mut self) {
+        self.access_token_invalid = true;
+    }
+
+    /// Refresh on the next `poll` even if the token is fresh, optionally asking for a
+    /// narrower `scope` (REFR-02: a subset of the original grant).
+    pub fn request_refresh(&mut self, scope: Option<String>) {
+        self.force_refresh = true;
+        self.refresh_scope = scope;
+    }
+
+    /// Whether the last `handle_response` rotated the token set (take-once: reading resets
+    /// it). Adapters use it to persist and report every new token set before handing it out.
+    pub fn take_refreshed(&mut self) -> bool {
+        std::mem::take(&mut self.refreshed)
+    }
+
+    fn is_fresh(&self, now: UnixTime) -> bool {
+        if self.access_token_invalid || self.force_refresh {
+            return false;
+        }
+        match (self.token.expires_at, self.token.expires_in) {
+            (Some(at), lifetime) => {
+                let skew =
+                    lifetime.map_or(self.clock_skew_secs, |l| self.clock_skew_secs.min(l / 2));
+                now < at.minus_secs(skew)
+            }
+            // Unknown lifetime: usable until the resource server answers 401.
+            (None, _) => true,
+        }
+    }
+}
+
+impl Flow for Session {
+    type Output = Arc<TokenResponse>;
+
+    fn poll(&mut self, now: UnixTime) -> Result<Action<Self::Output>, Error> {
+        if matches!(self.state, State::Refreshing) {
+            return Err(Error::Misuse("poll called while a refresh is in flight"));
+        }
+        if self.is_fresh(now) {
+            return Ok(Action::Ready(self.token.clone()));
+        }
+        let Some(refresh_token) = self.token.refresh_token.as_ref() else {
+            return Err(Error::NoRefreshToken);
+        };
+        let req = refresh_request(
+            &self.client_auth,
+            &self.token_endpoint,
+            refresh_token,
+            self.refresh_scope.as_deref(),
+            self.allow_insecure_http,
+            now,
+            self.entropy.as_ref(),
+        )?;
+        self.state = State::Refreshing;
+        Ok(Action::Send(req))
+    }
+
+    fn handle_response(&mut self, response: HttpResponse, now: UnixTime) -> Result<(), Error> {
+        if !matches!(
+            std::mem::replace(&mut self.state, State::Idle),
+            State::Refreshing
+        ) {
+            return Err(Error::Misuse(
+                "handle_response called with no refresh in flight",
+            ));
+        }
+        match parse_token_response(&response, &self.token_endpoint, now) {
+            Ok(new) => {
+                self.token = Arc::new(self.token.merge_refresh(new));
+                self.force_refresh = false;
+                self.access_token_invalid = false;
+                self.refresh_scope = None;
+                self.refreshed = true;
+                Ok(())
+            }
+            Err(Error::OAuth(e)) if e.error == "invalid_grant" => {
+                // The refresh token is dead (revoked, expired or rotated away): drop it so it
+                // is never sent again; the session is over.
+                let mut t = (*self.token).clone();
+                t.refresh_token = None;
+                t.expires_at = Some(UnixTime::EPOCH);
+                self.token = Arc::new(t);
+                self.refreshed = true;
+                Err(Error::OAuth(e))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn abort(&mut self) {
+        self.state = State::Idle;
+    }
+}
+
+/// A token-store key for a session: `smart-app:` and the hex SHA-256 of the length-prefixed
+/// token endpoint, `client_id`, user and grant, so no two servers, clients, users or grants
+/// collide and the key reveals none of them.
+pub fn store_key(token_endpoint: &Url, client_id: &ClientId, user: &str, grant: &str) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    for part in [token_endpoint.as_str(), client_id.as_str(), user, grant] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    let digest = h.finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("smart-app:{hex}")
+}

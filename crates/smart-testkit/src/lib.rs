@@ -1,0 +1,227 @@
+//! Test-only helpers for integration tests against the local SMART sandbox (`sandbox/`).
+//!
+//! [`sandbox_url`] returns `$SMART_SANDBOX_URL` when set (the test script exports it after
+//! `sandbox/start`), and otherwise starts the sandbox itself (under a file lock, so parallel
+//! test binaries start it once). Nothing here is skipped: if the sandbox cannot be started the
+//! calling test fails with the reason.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use smart_core::jwk::SigningKey;
+use url::Url;
+
+/// The sandbox base URL, e.g. `http://127.0.0.1:4010` (no trailing slash).
+///
+/// # Panics
+/// When the sandbox is not running and cannot be started: the test must fail, not skip.
+pub fn sandbox_url() -> String {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(u) = std::env::var("SMART_SANDBOX_URL") {
+            if !u.is_empty() {
+                return u.trim_end_matches('/').to_owned();
+            }
+        }
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let run = root.join("sandbox/.run");
+        std::fs::create_dir_all(&run).expect("create sandbox/.run");
+        let out = Command::new("flock")
+            .arg(run.join("start.lock"))
+            .arg(root.join("sandbox/start"))
+            .output()
+            .expect("run sandbox/start (needs flock, node and npm)");
+        assert!(
+            out.status.success(),
+            "sandbox/start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf-8 URL")
+            .trim()
+            .to_owned()
+    })
+    .clone()
+}
+
+/// The sandbox's FHIR base URL (`{sandbox}/fhir`).
+pub fn fhir_base() -> String {
+    format!("{}/fhir", sandbox_url())
+}
+
+/// The sandbox's token endpoint.
+pub fn token_endpoint() -> String {
+    format!("{}/token", sandbox_url())
+}
+
+/// A name unique to this process and call, for client ids.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .build()
+        .into()
+}
+
+fn post_json(path: &str, body: &serde_json::Value) -> serde_json::Value {
+    let url = format!("{}{path}", sandbox_url());
+    let mut resp = agent()
+        .post(&url)
+        .header("content-type", "application/json")
+        .send(body.to_string())
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    assert!(
+        (200..300).contains(&status),
+        "POST {url} -> {status}: {text}"
+    );
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+}
+
+/// Register (or replace) a client with oidc-provider metadata via `POST /_admin/clients`.
+pub fn register_client(metadata: &serde_json::Value) -> serde_json::Value {
+    post_json("/_admin/clients", metadata)
+}
+
+/// Register a Backend Services client for `key` with `scope`; returns the new `client_id`.
+/// `access_token_ttl` (seconds) overrides the token lifetime.
+pub fn register_backend_client(
+    key: &SigningKey,
+    scope: &str,
+    access_token_ttl: Option<u64>,
+) -> String {
+    let client_id = unique("bs");
+    let mut meta = serde_json::json!({
+        "client_id": client_id,
+        "token_endpoint_auth_method": "private_key_jwt",
+        "grant_types": ["client_credentials"],
+        "jwks": key.public_jwks(),
+        "scope": scope,
+    });
+    if let Some(ttl) = access_token_ttl {
+        meta["access_token_ttl"] = ttl.into();
+    }
+    register_client(&meta);
+    client_id
+}
+
+/// How many token requests the sandbox saw for `client_id` (counted server side).
+pub fn token_requests(client_id: &str) -> u64 {
+    let url = format!("{}/_admin/stats?client_id={client_id}", sandbox_url());
+    let mut resp = agent()
+        .get(&url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let v: serde_json::Value =
+        serde_json::from_str(&resp.body_mut().read_to_string().unwrap_or_default())
+            .expect("stats JSON");
+    v["token_requests"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no token_requests in {v}"))
+}
+
+/// Destroy every access token (and refresh token, if `refresh_tokens`) issued to `client_id`.
+pub fn revoke(client_id: &str, refresh_tokens: bool) {
+    let q = if refresh_tokens {
+        "&refresh_tokens=1"
+    } else {
+        ""
+    };
+    post_json(
+        &format!("/_admin/revoke?client_id={client_id}{q}"),
+        &serde_json::json!({}),
+    );
+}
+
+/// `GET {fhir_base}/{path}` with `authorization`; returns `(status, body)`.
+pub fn fhir_get(path: &str, authorization: &str) -> (u16, String) {
+    let url = format!("{}/{}", fhir_base(), path.trim_start_matches('/'));
+    let mut resp = agent()
+        .get(&url)
+        .header("authorization", authorization)
+        .header("accept", "application/fhir+json")
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_to_string().unwrap_or_default())
+}
+
+/// Plays the user's browser: follows redirects from `start` (keeping cookies) until one
+/// points at `redirect_prefix`, and returns that URL (the app's callback) without
+/// requesting it. `post_body` makes the first request a form POST (`authorize-post`).
+///
+/// # Panics
+/// After 20 hops, or on a non-redirect answer before the callback.
+pub fn browser_until(start: &str, redirect_prefix: &str, post_body: Option<&str>) -> String {
+    let agent = agent();
+    let mut cookies: Vec<(String, String)> = Vec::new();
+    let mut url = start.to_owned();
+    let mut body = post_body.map(str::to_owned);
+    for _ in 0..20 {
+        if url.starts_with(redirect_prefix) {
+            return url;
+        }
+        let cookie_header = cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut resp = match body.take() {
+            Some(b) => agent
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", &cookie_header)
+                .send(b),
+            None => agent.get(&url).header("cookie", &cookie_header).call(),
+        }
+        .unwrap_or_else(|e| panic!("browser GET {url}: {e}"));
+        for v in resp.headers().get_all("set-cookie") {
+            let Ok(v) = v.to_str() else { continue };
+            let pair = v.split(';').next().unwrap_or("");
+            if let Some((k, val)) = pair.split_once('=') {
+                cookies.retain(|(n, _)| n != k.trim());
+                cookies.push((k.trim().to_owned(), val.trim().to_owned()));
+            }
+        }
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_owned);
+        match location {
+            Some(loc) if (300..400).contains(&status) => {
+                url = Url::parse(&url)
+                    .and_then(|u| u.join(&loc))
+                    .expect("redirect URL")
+                    .to_string();
+                // join() normalises; keep an absolute Location byte-exact.
+                if Url::parse(&loc).is_ok() {
+                    url = loc;
+                }
+            }
+            _ => {
+                let text = resp.body_mut().read_to_string().unwrap_or_default();
+                panic!("browser: {url} answered {status} without a redirect: {text:.500}");
+            }
+        }
+    }
+    panic!("browser: too many redirects from {start}");
+}

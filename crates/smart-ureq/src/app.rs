@@ -1,0 +1,315 @@
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use smart_core::discovery::{Discovered, Discovery};
+use smart_core::entropy::{Entropy, SystemEntropy};
+use smart_core::id_token::UnverifiedIdTokenClaims;
+use smart_core::launch::{
+    AppConfig, AuthorizationRequest, Launch, LaunchFlow, PendingAuthorization,
+};
+use smart_core::secret::{AuthorizationHeader, IdToken};
+use smart_core::session::{Session, StoredSession};
+use smart_core::token::{FhirContextItem, TokenResponse};
+use smart_core::{FhirBaseUrl, Flow};
+
+use crate::store::{InMemoryTokenStore, TokenStore};
+use crate::{Error, HttpClient};
+
+/// Called with every new token set (after a code exchange and after each refresh), before
+/// the new access token is used, so the caller can persist it.
+pub type RotationHook = Arc<dyn Fn(&StoredSession) + Send + Sync>;
+
+/// Fetch and parse `{fhir_base}/.well-known/smart-configuration` (with the CapabilityStatement
+/// fallback); the seed's `discoverSmartConfiguration`.
+///
+/// # Errors
+/// [`Error::Smart`] with a [`smart_core::Error::Discovery`] naming the URL and status.
+pub fn discover(http: &HttpClient, fhir_base: &FhirBaseUrl) -> Result<Discovered, Error> {
+    http.run(&mut Discovery::new(fhir_base.clone()))
+}
+
+/// Discover, then build the authorization request (the seed's `buildAuthorizeUrl` with PKCE
+/// and `state` generated for you). Redirect the browser to `request.url` and keep
+/// `request.pending` in the user's session.
+///
+/// # Errors
+/// [`smart_core::error::CallbackError::IssNotAllowed`] (before any request), discovery
+/// errors.
+pub fn begin_launch(
+    http: &HttpClient,
+    app: &AppConfig,
+    launch: Launch,
+) -> Result<AuthorizationRequest, Error> {
+    http.run(&mut LaunchFlow::new(
+        app.clone(),
+        launch,
+        Arc::new(SystemEntropy),
+    )?)
+}
+
+/// Validate the callback and exchange the code (the seed's `exchangeCode`), returning a
+/// ready [`SmartClient`] with an in-memory store.
+///
+/// # Errors
+/// [`smart_core::Error::Callback`] (state, error redirect, RFC 9207 `iss`) before any
+/// request; [`smart_core::Error::OAuth`] from the token endpoint (e.g. `invalid_grant`).
+pub fn complete_launch(
+    http: &HttpClient,
+    app: &AppConfig,
+    pending: PendingAuthorization,
+    redirect_url: &str,
+) -> Result<SmartClient, Error> {
+    let entropy: Arc<dyn Entropy> = Arc::new(SystemEntropy);
+    let validated = pending.callback(app, redirect_url)?;
+    let fhir_base = validated.exchange.fhir_base().clone();
+    let token_endpoint = validated.exchange.token_endpoint().clone();
+    let token = http.run(&mut validated.exchange.into_flow(entropy.clone()))?;
+    let session = Session::new(app, fhir_base, token_endpoint, token, entropy);
+    SmartClient::builder(session).build()
+}
+
+/// Builder for [`SmartClient`].
+#[must_use]
+pub struct SmartClientBuilder {
+    session: Session,
+    http: Option<HttpClient>,
+    store: Arc<dyn TokenStore>,
+    store_key: Option<String>,
+    on_rotate: Option<RotationHook>,
+}
+
+impl SmartClientBuilder {
+    /// Use this HTTP client.
+    pub fn http(mut self, http: HttpClient) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Persist token sets in `store` (default: in memory).
+    pub fn store(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.store = store;
+        self
+    }
+
+    /// The key to store under (the seed's `storeKey`, e.g. `smart:{user_id}`); default
+    /// [`SmartClient::default_store_key`].
+    pub fn store_key(mut self, key: impl Into<String>) -> Self {
+        self.store_key = Some(key.into());
+        self
+    }
+
+    /// Report every rotated token set to `hook` before it is used.
+    pub fn on_rotate(mut self, hook: RotationHook) -> Self {
+        self.on_rotate = Some(hook);
+        self
+    }
+
+    /// Build the client and persist the current token set.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the store fails.
+    pub fn build(self) -> Result<SmartClient, Error> {
+        let key = self
+            .store_key
+            .unwrap_or_else(|| SmartClient::default_store_key(&self.session.to_stored()));
+        let client = SmartClient {
+            http: self.http.unwrap_or_default(),
+            session: Mutex::new(self.session),
+            store: self.store,
+            key,
+            on_rotate: self.on_rotate,
+        };
+        client.persist(&client.lock().to_stored())?;
+        Ok(client)
+    }
+}
+
+/// An App Launch client (the seed's `SmartClient`): holds the token set, exposes the launch
+/// context, gives the `Authorization` header and refreshes automatically within the skew
+/// window when a refresh token exists. Thread-safe; concurrent callers wait for a single
+/// refresh.
+pub struct SmartClient {
+    http: HttpClient,
+    session: Mutex<Session>,
+    store: Arc<dyn TokenStore>,
+    key: String,
+    on_rotate: Option<RotationHook>,
+}
+
+impl std::fmt::Debug for SmartClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmartClient")
+            .field("store_key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmartClient {
+    /// A builder around a session (from [`complete_launch`] or [`Session::from_stored`]).
+    pub fn builder(session: Session) -> SmartClientBuilder {
+        SmartClientBuilder {
+            session,
+            http: None,
+            store: Arc::new(InMemoryTokenStore::new()),
+            store_key: None,
+            on_rotate: None,
+        }
+    }
+
+    /// Restore a client from `store` under `key`.
+    ///
+    /// # Errors
+    /// [`Error::Store`]; [`smart_core::Error::Config`] when nothing is stored under `key` or it
+    /// belongs to another `client_id`.
+    pub fn restore(app: &AppConfig, store: Arc<dyn TokenStore>, key: &str) -> Result<Self, Error> {
+        let stored = store.get(key).map_err(Error::Store)?.ok_or_else(|| {
+            smart_core::Error::Config(format!("no session stored under key `{key}`"))
+        })?;
+        let session = Session::from_stored(app, stored, Arc::new(SystemEntropy))?;
+        Self::builder(session).store(store).store_key(key).build()
+    }
+
+    /// The default store key: distinct for every token endpoint, client, user (`id_token`
+    /// `sub`/`fhirUser` or `patient`) and grant (a digest of the first refresh or access
+    /// token), so two launches, servers or users never share a slot.
+    pub fn default_store_key(stored: &StoredSession) -> String {
+        let t = &stored.token;
+        let user = t
+            .id_token
+            .as_ref()
+            .and_then(|i| UnverifiedIdTokenClaims::decode(i).ok())
+            .and_then(|c| c.sub.or(c.fhir_user))
+            .or_else(|| t.context.patient.clone())
+            .unwrap_or_default();
+        let grant = t
+            .refresh_token
+            .as_ref()
+            .map_or(t.access_token.secret(), |r| r.secret());
+        smart_core::session::store_key(&stored.token_endpoint, &stored.client_id, &user, grant)
+    }
+
+    /// The key this client's token set is stored under.
+    pub fn store_key(&self) -> &str {
+        &self.key
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Session> {
+        let mut guard = self.session.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.abort();
+        guard
+    }
+
+    fn persist(&self, stored: &StoredSession) -> Result<(), Error> {
+        if let Some(hook) = &self.on_rotate {
+            hook(stored);
+        }
+        self.store.set(&self.key, stored).map_err(Error::Store)
+    }
+
+    fn drive(&self, session: &mut Session) -> Result<Arc<TokenResponse>, Error> {
+        let result = self.http.run(session);
+        if session.take_refreshed() {
+            self.persist(&session.to_stored())?;
+        }
+        result
+    }
+
+    /// The current token set, refreshed first if it is within the skew window.
+    ///
+    /// # Errors
+    /// [`smart_core::Error::NoRefreshToken`] when it expired and cannot be refreshed;
+    /// [`smart_core::Error::OAuth`] when the refresh is rejected (the refresh token is then
+    /// dropped); transport and store errors.
+    pub fn token(&self) -> Result<Arc<TokenResponse>, Error> {
+        let mut session = self.lock();
+        self.drive(&mut session)
+    }
+
+    /// `Authorization: Bearer …` for the next FHIR request (RESP-03).
+    ///
+    /// # Errors
+    /// As [`token`](Self::token).
+    pub fn authorization(&self) -> Result<AuthorizationHeader, Error> {
+        let t = self.token()?;
+        Ok(AuthorizationHeader::new(format!(
+            "Bearer {}",
+            t.access_token.secret()
+        )))
+    }
+
+    /// Refresh now, optionally with a narrower `scope` (the seed's `refreshToken`).
+    ///
+    /// # Errors
+    /// As [`token`](Self::token).
+    pub fn refresh(&self, scope: Option<&str>) -> Result<Arc<TokenResponse>, Error> {
+        let mut session = self.lock();
+        session.request_refresh(scope.map(str::to_owned));
+        self.drive(&mut session)
+    }
+
+    /// The FHIR server answered 401: stop using the access token; the next call refreshes
+    /// (or fails with [`smart_core::Error::NoRefreshToken`]).
+    pub fn on_unauthorized(&self) {
+        self.lock().invalidate();
+    }
+
+    /// The persistent form of the session (what the store holds).
+    pub fn stored(&self) -> StoredSession {
+        self.lock().to_stored()
+    }
+
+    /// An immutable snapshot of the current token set (the seed's `tokens`).
+    pub fn tokens(&self) -> Arc<TokenResponse> {
+        self.lock().token().clone()
+    }
+
+    /// The FHIR base URL.
+    pub fn fhir_base(&self) -> FhirBaseUrl {
+        self.lock().fhir_base().clone()
+    }
+
+    /// `patient` from the launch context.
+    pub fn patient_id(&self) -> Option<String> {
+        self.tokens().context.patient.clone()
+    }
+
+    /// `encounter` from the launch context.
+    pub fn encounter_id(&self) -> Option<String> {
+        self.tokens().context.encounter.clone()
+    }
+
+    /// `fhirContext` items.
+    pub fn fhir_context(&self) -> Vec<FhirContextItem> {
+        self.tokens().context.fhir_context.clone()
+    }
+
+    /// `need_patient_banner`.
+    pub fn need_patient_banner(&self) -> Option<bool> {
+        self.tokens().context.need_patient_banner
+    }
+
+    /// `smart_style_url`.
+    pub fn smart_style_url(&self) -> Option<String> {
+        self.tokens().context.smart_style_url.clone()
+    }
+
+    /// The granted `scope` (may differ from the request; RESP-02).
+    pub fn scope(&self) -> Option<String> {
+        self.tokens().scope.clone()
+    }
+
+    /// The raw `id_token`, if `openid` was granted.
+    pub fn id_token(&self) -> Option<IdToken> {
+        self.tokens().id_token.clone()
+    }
+
+    /// The `id_token` claims, **not signature-verified**.
+    pub fn id_token_claims_unverified(&self) -> Option<UnverifiedIdTokenClaims> {
+        UnverifiedIdTokenClaims::decode(self.tokens().id_token.as_ref()?).ok()
+    }
+
+    /// `fhirUser` resolved against the FHIR base (from the unverified `id_token`).
+    pub fn fhir_user(&self) -> Option<url::Url> {
+        let base = self.fhir_base();
+        self.id_token_claims_unverified()?.fhir_user_url(&base)
+    }
+}
