@@ -358,7 +358,7 @@ pub fn authorize(
     url.set_query(Some(&query));
     let post = config
         .has_capability(&Capability::AuthorizePost)
-        .then(|| AuthorizePost {
+        .then_some(AuthorizePost {
             action: endpoint,
             fields,
         });
