@@ -140,7 +140,24 @@ pub struct AppConfig {
     pub allow_insecure_http: bool,
     /// Refresh access tokens this many **seconds** before expiry (default 30).
     pub clock_skew_secs: u64,
+    /// Extra authorization-request parameters (e.g. `login_hint`, `prompt`), appended after
+    /// the SMART ones. Names the library sets itself are refused by
+    /// [`with_authorize_param`](Self::with_authorize_param).
+    pub extra_authorize_params: Vec<(String, String)>,
 }
+
+/// Authorization-request parameters the library sets itself.
+const RESERVED_AUTHORIZE_PARAMS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "launch",
+    "scope",
+    "state",
+    "aud",
+    "code_challenge",
+    "code_challenge_method",
+];
 
 impl AppConfig {
     /// A configuration with the defaults (no allow-list, https only, 30 s skew).
@@ -168,7 +185,27 @@ impl AppConfig {
             iss_allow_list: None,
             allow_insecure_http: false,
             clock_skew_secs: 30,
+            extra_authorize_params: Vec::new(),
         })
+    }
+
+    /// Add an extra authorization-request parameter such as `login_hint`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a parameter the library sets itself (`state`, `aud`, PKCE…).
+    pub fn with_authorize_param(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<Self, Error> {
+        let name = name.into();
+        if RESERVED_AUTHORIZE_PARAMS.contains(&name.as_str()) {
+            return Err(Error::Config(format!(
+                "authorization parameter `{name}` is set by the library"
+            )));
+        }
+        self.extra_authorize_params.push((name, value.into()));
+        Ok(self)
     }
 
     /// Only accept these `iss` values.
@@ -348,6 +385,7 @@ pub fn authorize(
         ("code_challenge".into(), code_challenge_s256(&code_verifier)),
         ("code_challenge_method".into(), CODE_CHALLENGE_METHOD.into()),
     ]);
+    fields.extend(app.extra_authorize_params.iter().cloned());
 
     let mut url = endpoint.clone();
     let ours = form_body(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
