@@ -225,3 +225,13 @@ pub fn browser_until(start: &str, redirect_prefix: &str, post_body: Option<&str>
     }
     panic!("browser: too many redirects from {start}");
 }
+
+/// A plain `GET url` (no redirects followed); returns `(status, body)`.
+pub fn http_get(url: &str) -> (u16, String) {
+    let mut resp = agent()
+        .get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_to_string().unwrap_or_default())
+}

@@ -49,3 +49,8 @@ pub use client::{HttpClient, HttpClientBuilder};
 pub use error::Error;
 pub use smart_core;
 pub use store::{InMemoryTokenStore, StoreError, TokenStore};
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
