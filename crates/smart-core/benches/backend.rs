@@ -1,6 +1,7 @@
 //! Warm-cache `BackendServices::poll` (no I/O): the per-request cost of asking the sans-IO
 //! core for a token it already holds, and of building a fresh token request (assertion
 //! included) when it does not.
+#![allow(missing_docs)] // criterion_main! generates an undocumented `main`
 
 use std::hint::black_box;
 use std::sync::Arc;

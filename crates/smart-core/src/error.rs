@@ -248,6 +248,9 @@ pub enum CallbackError {
     },
     /// The redirect URL does not match the `redirect_uri` the request used.
     RedirectUriMismatch,
+    /// The server promised RFC 9207 `iss` in authorization responses
+    /// (`authorization_response_iss_parameter_supported`), but the redirect has none.
+    MissingIssuer,
     /// An EHR launch URL lacks `iss`.
     MissingIss,
     /// An EHR launch URL lacks `launch`.
@@ -277,6 +280,9 @@ impl fmt::Display for CallbackError {
             Self::RedirectUriMismatch => {
                 f.write_str("callback URL does not match the registered redirect_uri")
             }
+            Self::MissingIssuer => f.write_str(
+                "callback has no RFC 9207 `iss` although the server advertises it (possible mix-up)",
+            ),
             Self::MissingIss => f.write_str("launch URL has no `iss` parameter"),
             Self::MissingLaunch => f.write_str("launch URL has no `launch` parameter"),
             Self::IssNotAllowed(iss) => write!(f, "`iss` {iss} is not on the allow-list"),

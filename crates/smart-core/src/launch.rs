@@ -113,17 +113,6 @@ impl std::fmt::Debug for IssAllowList {
     }
 }
 
-/// How the authorization request is sent (AUTHZ-08, AUTHZ-09).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AuthorizeMethod {
-    /// GET; also offer a POST form when the server advertises `authorize-post`.
-    #[default]
-    Auto,
-    /// GET only.
-    Get,
-}
-
 /// An app's registration and request settings.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -296,6 +285,10 @@ pub struct PendingAuthorization {
     pub launch: Option<String>,
     /// When the request was built (seconds since the epoch).
     pub created_at: UnixTime,
+    /// Whether the callback must carry RFC 9207 `iss`: the server advertised
+    /// `authorization_response_iss_parameter_supported: true` (RFC 9207 §3) and an `issuer`.
+    #[serde(default)]
+    pub require_iss: bool,
 }
 
 /// A POST form for the authorization endpoint (`authorize-post`), e.g. to render an
@@ -414,6 +407,12 @@ pub fn authorize(
             scope,
             launch: launch.launch_param().map(str::to_owned),
             created_at: now,
+            require_iss: config.issuer.is_some()
+                && config
+                    .extra
+                    .get("authorization_response_iss_parameter_supported")
+                    .and_then(serde_json::Value::as_bool)
+                    .unwrap_or(false),
         },
     })
 }
@@ -579,7 +578,10 @@ impl PendingAuthorization {
     /// ([`CallbackError::RedirectUriMismatch`]); an `error` parameter
     /// ([`CallbackError::Authorization`]); RFC 9207 `iss`, when present, equal to the
     /// discovered issuer ([`CallbackError::IssuerMismatch`]; when discovery had no issuer the
-    /// check is skipped with a warning, case B11c); a `code` ([`CallbackError::MissingCode`]).
+    /// check is skipped with a warning, case B11c; a missing `iss` is
+    /// [`CallbackError::MissingIssuer`] when the server advertised
+    /// `authorization_response_iss_parameter_supported`); a `code`
+    /// ([`CallbackError::MissingCode`]).
     /// No request is made on any error.
     ///
     /// # Errors
@@ -607,6 +609,9 @@ impl PendingAuthorization {
             .into());
         }
         let mut warnings = Vec::new();
+        if p.iss.is_none() && self.require_iss {
+            return Err(CallbackError::MissingIssuer.into());
+        }
         if let Some(iss) = &p.iss {
             match &self.issuer {
                 Some(expected) if iss != expected => {

@@ -138,7 +138,9 @@ impl Session {
     }
 
     /// Refresh on the next `poll` even if the token is fresh, optionally asking for a
-    /// narrower `scope` (REFR-02: a subset of the original grant).
+    /// narrower `scope` (REFR-02: a subset of the original grant). The request is one-shot:
+    /// if that refresh fails (an error response, or no refresh token), the error is returned
+    /// once and later polls use the current token again while it is fresh.
     pub fn request_refresh(&mut self, scope: Option<String>) {
         self.force_refresh = true;
         self.refresh_scope = scope;
@@ -177,6 +179,10 @@ impl Flow for Session {
             return Ok(Action::Ready(self.token.clone()));
         }
         let Some(refresh_token) = self.token.refresh_token.as_ref() else {
+            // An explicit refresh request is answered (with this error) once; it must not
+            // make a still-fresh access token unusable afterwards.
+            self.force_refresh = false;
+            self.refresh_scope = None;
             return Err(Error::NoRefreshToken);
         };
         let req = refresh_request(
@@ -218,9 +224,17 @@ impl Flow for Session {
                 t.expires_at = Some(UnixTime::EPOCH);
                 self.token = Arc::new(t);
                 self.refreshed = true;
+                self.force_refresh = false;
+                self.refresh_scope = None;
                 Err(Error::OAuth(e))
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                // The explicit request (and its scope) was answered: report the error once;
+                // an expired or invalidated token still refreshes on the next poll.
+                self.force_refresh = false;
+                self.refresh_scope = None;
+                Err(e)
+            }
         }
     }
 

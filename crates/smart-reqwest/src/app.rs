@@ -69,7 +69,11 @@ pub async fn complete_launch(
         .run(&mut validated.exchange.into_flow(entropy.clone()))
         .await?;
     let session = Session::new(app, fhir_base, token_endpoint, token, entropy);
-    SmartClient::builder(session).build().await
+    // Refreshes go through the caller's client (timeouts, insecure-http opt-in, body cap).
+    SmartClient::builder(session)
+        .http(http.clone())
+        .build()
+        .await
 }
 
 /// Builder for [`SmartClient`].

@@ -64,7 +64,8 @@ pub fn complete_launch(
     let token_endpoint = validated.exchange.token_endpoint().clone();
     let token = http.run(&mut validated.exchange.into_flow(entropy.clone()))?;
     let session = Session::new(app, fhir_base, token_endpoint, token, entropy);
-    SmartClient::builder(session).build()
+    // Refreshes go through the caller's client (timeouts, insecure-http opt-in, body cap).
+    SmartClient::builder(session).http(http.clone()).build()
 }
 
 /// Builder for [`SmartClient`].

@@ -1,0 +1,112 @@
+//! Cost of `BackendServicesAuth::authorization().await` on a warm cache (async lock, cached
+//! token, build the `Bearer` header; no I/O), alone and with 8 tasks calling it at once. The
+//! cache is warmed against a loopback token server, so no sandbox is needed.
+//!
+//! `cargo bench -p smart-reqwest --bench authorization -- --warm-up-time 1 --measurement-time 3`
+// `criterion_group!` generates an undocumented `pub fn benches`.
+#![allow(missing_docs)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, black_box, criterion_group, criterion_main};
+use smart_core::ClientId;
+use smart_core::assertion::JwsAlgorithm;
+use smart_core::backend::BackendServicesConfig;
+use smart_core::discovery::SmartConfiguration;
+use smart_core::entropy::SystemEntropy;
+use smart_core::jwk::SigningKey;
+use smart_reqwest::BackendServicesAuth;
+
+const TASKS: usize = 8;
+
+/// A loopback token endpoint answering every request with a one-hour token.
+fn token_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(&mut stream);
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let l = line.trim_end().to_ascii_lowercase();
+                if l.is_empty() {
+                    break;
+                }
+                if let Some(v) = l.strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            let _ = reader.read_exact(&mut body);
+            let json = r#"{"access_token":"x","token_type":"bearer","expires_in":3600}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+                json.len()
+            );
+        }
+    });
+    format!("http://{addr}/token")
+}
+
+fn authorization(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let key = SigningKey::generate(JwsAlgorithm::Es384, None, &SystemEntropy).expect("key");
+    let token_url = url::Url::parse(&token_server()).expect("url");
+    let config =
+        BackendServicesConfig::new(ClientId::new("bench"), "system/Patient.rs", Arc::new(key))
+            .with_smart_configuration(SmartConfiguration::new(token_url));
+    let auth = Arc::new(BackendServicesAuth::new(config).expect("auth"));
+    rt.block_on(auth.authorization()).expect("warm the cache");
+
+    c.bench_function("reqwest_authorization_warm", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(auth.authorization().await.expect("cached")) });
+    });
+    // Wall time for 8 tasks to make `iters` calls each at once (per iteration: one call in
+    // every task, contending for the async lock).
+    c.bench_function("reqwest_authorization_warm_8_tasks", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let auth = auth.clone();
+            async move {
+                let barrier = Arc::new(tokio::sync::Barrier::new(TASKS + 1));
+                let tasks: Vec<_> = (0..TASKS)
+                    .map(|_| {
+                        let auth = auth.clone();
+                        let barrier = barrier.clone();
+                        tokio::spawn(async move {
+                            barrier.wait().await;
+                            for _ in 0..iters {
+                                black_box(auth.authorization().await.expect("cached"));
+                            }
+                        })
+                    })
+                    .collect();
+                barrier.wait().await;
+                let start = Instant::now();
+                for t in tasks {
+                    t.await.expect("task");
+                }
+                start.elapsed()
+            }
+        });
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_secs(1));
+    targets = authorization
+}
+criterion_main!(benches);
