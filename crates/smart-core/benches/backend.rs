@@ -25,9 +25,14 @@ fn machine() -> BackendServices {
 fn bench(c: &mut Criterion) {
     let now = UnixTime::from_secs(1_700_000_000);
     let mut warm = machine();
-    let Ok(Action::Send(_)) = warm.poll(now) else { panic!("expected a token request") };
+    let Ok(Action::Send(_)) = warm.poll(now) else {
+        panic!("expected a token request")
+    };
     warm.handle_response(
-        HttpResponse::new(200, r#"{"access_token":"x","token_type":"bearer","expires_in":3600}"#),
+        HttpResponse::new(
+            200,
+            r#"{"access_token":"x","token_type":"bearer","expires_in":3600}"#,
+        ),
         now,
     )
     .unwrap();

@@ -723,7 +723,10 @@ fn rfc9207_iss_required_when_the_server_advertises_it() {
     let state = req.pending.state.secret().to_owned();
     let ok = req.pending.callback(
         &app,
-        &format!("{REDIRECT}?code=C1&state={state}&iss={}", form_encode(ISSUER)),
+        &format!(
+            "{REDIRECT}?code=C1&state={state}&iss={}",
+            form_encode(ISSUER)
+        ),
     );
     assert!(ok.is_ok(), "{ok:?}");
 }
