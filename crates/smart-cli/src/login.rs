@@ -8,7 +8,7 @@ use smart_core::client_auth::{BasicEncoding, ClientAuth};
 use smart_core::entropy::SystemEntropy;
 use smart_core::launch::{AppConfig, EhrLaunch, Launch};
 use smart_core::secret::ClientSecret;
-use smart_core::session::{Session, StoredSession};
+use smart_core::session::{Session, StoredToken};
 use smart_core::token::TokenResponse;
 use smart_core::{ClientId, FhirBaseUrl};
 use smart_ureq::{HttpClient, SmartClient};
@@ -146,7 +146,7 @@ pub(crate) fn refresh(
 ) -> CliResult {
     let text = std::fs::read_to_string(token_file)
         .map_err(|e| format!("cannot read {}: {e}", token_file.display()))?;
-    let stored: StoredSession = serde_json::from_str(&text).map_err(|e| {
+    let stored: StoredToken = serde_json::from_str(&text).map_err(|e| {
         format!(
             "{} is not a saved token set: {}",
             token_file.display(),
@@ -167,7 +167,7 @@ pub(crate) fn refresh(
     print_token(&token, smart.fhir_user().map(|u| u.to_string()), json)
 }
 
-fn save_session(path: &Path, stored: &StoredSession) -> CliResult {
+fn save_session(path: &Path, stored: &StoredToken) -> CliResult {
     let json = serde_json::to_vec_pretty(stored)?;
     write_private(path, &json, true)?;
     Ok(())

@@ -196,7 +196,12 @@ pub struct BackendServices {
     discovery: Option<Discovery>,
     discovered: Option<Discovered>,
     in_flight: InFlight,
+    /// A discovery fallback request prepared in `handle_response`, sent by the next `poll`.
+    queued: Option<HttpRequest>,
     cached: Option<Arc<TokenResponse>>,
+    /// A token was just received: the next `poll` hands it out even if it is already inside
+    /// the skew window (e.g. `expires_in: 0`), so a driver loop cannot request tokens forever.
+    deliver_once: bool,
 }
 
 impl BackendServices {
@@ -244,7 +249,9 @@ impl BackendServices {
             discovery: None,
             discovered: None,
             in_flight: InFlight::None,
+            queued: None,
             cached: None,
+            deliver_once: false,
         })
     }
 
@@ -286,12 +293,14 @@ impl BackendServices {
     /// used only while it is outside the skew window.
     pub fn restore(&mut self, token: Arc<TokenResponse>) {
         self.cached = Some(token);
+        self.deliver_once = false;
     }
 
     /// Forget the cached token: the resource server answered 401, or the caller wants a new
     /// one. The next [`poll`](Flow::poll) requests a token.
     pub fn invalidate(&mut self) {
         self.cached = None;
+        self.deliver_once = false;
     }
 
     /// When the cached token should be renewed (`expires_at - skew`), if one is cached and
@@ -314,6 +323,16 @@ impl BackendServices {
             Some(lifetime) => self.config.clock_skew_secs.min(lifetime / 2),
             None => self.config.clock_skew_secs,
         }
+    }
+
+    fn accept_discovery(&mut self, discovered: Discovered) -> Result<(), Error> {
+        check_url_security(
+            &discovered.config.token_endpoint,
+            self.config.allow_insecure_http,
+        )?;
+        self.smart_configuration = Some(discovered.config.clone());
+        self.discovered = Some(discovered);
+        Ok(())
     }
 
     fn fresh_cached(&self, now: UnixTime) -> Option<Arc<TokenResponse>> {
@@ -364,6 +383,16 @@ impl Flow for BackendServices {
         if self.is_awaiting_response() {
             return Err(Error::Misuse("poll called while a request is in flight"));
         }
+        if std::mem::take(&mut self.deliver_once) {
+            if let Some(t) = &self.cached {
+                return Ok(Action::Ready(t.clone()));
+            }
+        }
+        if let Some(req) = self.queued.take() {
+            // The discovery fallback request prepared by `handle_response`.
+            self.in_flight = InFlight::Discovery;
+            return Ok(Action::Send(req));
+        }
         if let Some(t) = self.fresh_cached(now) {
             return Ok(Action::Ready(t));
         }
@@ -385,12 +414,7 @@ impl Flow for BackendServices {
                 }
                 Ok(Action::Ready(discovered)) => {
                     self.discovery = None;
-                    check_url_security(
-                        &discovered.config.token_endpoint,
-                        self.config.allow_insecure_http,
-                    )?;
-                    self.smart_configuration = Some(discovered.config.clone());
-                    self.discovered = Some(discovered);
+                    self.accept_discovery(discovered)?;
                 }
                 Err(e) => {
                     self.discovery = None;
@@ -413,23 +437,42 @@ impl Flow for BackendServices {
             InFlight::None => Err(Error::Misuse(
                 "handle_response called with no request in flight",
             )),
-            InFlight::Discovery => match self.discovery.as_mut() {
-                Some(d) => d.handle_response(response, now).inspect_err(|_| {
-                    self.discovery = None;
-                }),
-                None => Err(Error::Misuse(
-                    "discovery response without a discovery in progress",
-                )),
-            },
+            InFlight::Discovery => {
+                let Some(d) = self.discovery.as_mut() else {
+                    return Err(Error::Misuse(
+                        "discovery response without a discovery in progress",
+                    ));
+                };
+                // Finish discovery here (not in the next poll), so the driver sees the token
+                // endpoint, and so the cache key, before the token request is built: a token
+                // store can then be consulted in between.
+                let step = d.handle_response(response, now).and_then(|()| d.poll(now));
+                match step {
+                    Ok(Action::Ready(discovered)) => {
+                        self.discovery = None;
+                        self.accept_discovery(discovered)
+                    }
+                    Ok(Action::Send(fallback)) => {
+                        self.queued = Some(fallback);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.discovery = None;
+                        Err(e)
+                    }
+                }
+            }
             InFlight::Token { token_url } => {
                 let token = parse_token_response(&response, &token_url, now)?;
                 self.cached = Some(Arc::new(token));
+                self.deliver_once = true;
                 Ok(())
             }
         }
     }
 
     fn abort(&mut self) {
+        self.queued = None;
         if matches!(self.in_flight, InFlight::Discovery) {
             if let Some(d) = self.discovery.as_mut() {
                 d.abort();

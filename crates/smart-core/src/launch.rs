@@ -292,8 +292,8 @@ pub struct PendingAuthorization {
 }
 
 /// A POST form for the authorization endpoint (`authorize-post`), e.g. to render an
-/// auto-submitting HTML form.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// auto-submitting HTML form. `Debug` redacts the `state` value.
+#[derive(Clone, PartialEq, Eq)]
 pub struct AuthorizePost {
     /// The form's `action`: the authorization endpoint.
     pub action: Url,
@@ -308,8 +308,49 @@ impl AuthorizePost {
     }
 }
 
+impl std::fmt::Debug for AuthorizePost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fields: Vec<(&str, &str)> = self
+            .fields
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str(),
+                    if k == "state" {
+                        "[redacted]"
+                    } else {
+                        v.as_str()
+                    },
+                )
+            })
+            .collect();
+        f.debug_struct("AuthorizePost")
+            .field("action", &self.action.as_str())
+            .field("fields", &fields)
+            .finish()
+    }
+}
+
+/// `url` with the value of every `state` query parameter replaced by `[redacted]` (for `Debug`).
+fn redact_state_param(url: &Url) -> String {
+    let Some(query) = url.query() else {
+        return url.to_string();
+    };
+    let redacted: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if k == "state" => format!("{k}=[redacted]"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    let mut u = url.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    format!("{u}?{}", redacted.join("&"))
+}
+
 /// The result of starting a launch: where to send the browser, and what to remember.
-#[derive(Debug)]
+/// `Debug` redacts `state` in `url` and `post` (the verifier is redacted in `pending`).
 pub struct AuthorizationRequest {
     /// The GET URL for the authorization endpoint.
     pub url: Url,
@@ -317,6 +358,16 @@ pub struct AuthorizationRequest {
     pub post: Option<AuthorizePost>,
     /// What to keep in the user's session until the callback.
     pub pending: PendingAuthorization,
+}
+
+impl std::fmt::Debug for AuthorizationRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizationRequest")
+            .field("url", &redact_state_param(&self.url))
+            .field("post", &self.post)
+            .field("pending", &self.pending)
+            .finish()
+    }
 }
 
 /// Build the authorization request (AUTHZ-01..AUTHZ-08) from a discovered configuration.
@@ -600,11 +651,16 @@ impl PendingAuthorization {
             return Err(CallbackError::RedirectUriMismatch.into());
         }
         if let Some(error) = p.error {
+            // Redirect parameters are attacker-reachable text: same treatment as token-endpoint
+            // error bodies (control characters removed, length capped) before they reach logs.
+            let clean = |s: &str| {
+                Some(crate::token::clean_text(s).trim().to_owned()).filter(|t| !t.is_empty())
+            };
             return Err(CallbackError::Authorization(OAuthError {
                 status: None,
-                error,
-                error_description: p.error_description,
-                error_uri: p.error_uri,
+                error: clean(&error).unwrap_or_default(),
+                error_description: p.error_description.as_deref().and_then(clean),
+                error_uri: p.error_uri.as_deref().and_then(clean),
             })
             .into());
         }
@@ -615,11 +671,16 @@ impl PendingAuthorization {
         if let Some(iss) = &p.iss {
             match &self.issuer {
                 Some(expected) if iss != expected => {
-                    return Err(CallbackError::IssuerMismatch { expected: expected.clone(), received: iss.clone() }.into());
+                    return Err(CallbackError::IssuerMismatch {
+                        expected: expected.clone(),
+                        received: crate::token::clean_text(iss),
+                    }
+                    .into());
                 }
                 Some(_) => {}
                 None => warnings.push(format!(
-                    "callback carries RFC 9207 iss {iss}, but discovery gave no issuer to check it against"
+                    "callback carries RFC 9207 iss {}, but discovery gave no issuer to check it against",
+                    crate::token::clean_text(iss)
                 )),
             }
         }

@@ -14,12 +14,14 @@ use crate::time::UnixTime;
 use crate::token::{TokenResponse, parse_token_response};
 use crate::types::{ClientId, FhirBaseUrl};
 
-/// The persistent part of a [`Session`], for token stores: serialize it (it contains the
-/// access and refresh tokens: encrypt it at rest).
+/// What a token store holds (the seed's `StoredToken`): an App Launch [`Session`] or a Backend
+/// Services token, with what identifies it. Serialize it with serde; it contains the access
+/// and refresh tokens, so encrypt it at rest.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct StoredSession {
-    /// The FHIR base the tokens are for.
-    pub fhir_base: FhirBaseUrl,
+pub struct StoredToken {
+    /// The FHIR base the tokens are for (always set for App Launch sessions; Backend Services
+    /// tokens configured without a FHIR base have none).
+    pub fhir_base: Option<FhirBaseUrl>,
     /// The token endpoint used for refresh.
     pub token_endpoint: Url,
     /// The `client_id` the tokens were issued to.
@@ -56,6 +58,9 @@ pub struct Session {
     refresh_scope: Option<String>,
     state: State,
     refreshed: bool,
+    /// A refresh just succeeded: the next `poll` hands the new token out even if it is already
+    /// inside the skew window (e.g. `expires_in: 0`), so a driver loop cannot refresh forever.
+    deliver_once: bool,
 }
 
 impl Session {
@@ -80,16 +85,17 @@ impl Session {
             refresh_scope: None,
             state: State::Idle,
             refreshed: false,
+            deliver_once: false,
         }
     }
 
     /// Rebuild a session from a token store.
     ///
     /// # Errors
-    /// [`Error::Config`] when `stored` belongs to another `client_id`.
+    /// [`Error::Config`] when `stored` belongs to another `client_id` or has no FHIR base.
     pub fn from_stored(
         app: &AppConfig,
-        stored: StoredSession,
+        stored: StoredToken,
         entropy: Arc<dyn Entropy>,
     ) -> Result<Self, Error> {
         if &stored.client_id != app.client_id() {
@@ -97,9 +103,12 @@ impl Session {
                 "stored session belongs to another client_id".into(),
             ));
         }
+        let fhir_base = stored.fhir_base.ok_or_else(|| {
+            Error::Config("stored token has no FHIR base: not an App Launch session".into())
+        })?;
         Ok(Self::new(
             app,
-            stored.fhir_base,
+            fhir_base,
             stored.token_endpoint,
             stored.token,
             entropy,
@@ -107,9 +116,9 @@ impl Session {
     }
 
     /// The persistent form.
-    pub fn to_stored(&self) -> StoredSession {
-        StoredSession {
-            fhir_base: self.fhir_base.clone(),
+    pub fn to_stored(&self) -> StoredToken {
+        StoredToken {
+            fhir_base: Some(self.fhir_base.clone()),
             token_endpoint: self.token_endpoint.clone(),
             client_id: self.client_auth.client_id().clone(),
             token: (*self.token).clone(),
@@ -175,7 +184,10 @@ impl Flow for Session {
         if matches!(self.state, State::Refreshing) {
             return Err(Error::Misuse("poll called while a refresh is in flight"));
         }
-        if self.is_fresh(now) {
+        let just_refreshed = std::mem::take(&mut self.deliver_once);
+        if self.is_fresh(now)
+            || (just_refreshed && !self.access_token_invalid && !self.force_refresh)
+        {
             return Ok(Action::Ready(self.token.clone()));
         }
         let Some(refresh_token) = self.token.refresh_token.as_ref() else {
@@ -214,6 +226,7 @@ impl Flow for Session {
                 self.access_token_invalid = false;
                 self.refresh_scope = None;
                 self.refreshed = true;
+                self.deliver_once = true;
                 Ok(())
             }
             Err(Error::OAuth(e)) if e.error == "invalid_grant" => {

@@ -721,7 +721,9 @@ pub fn parse_token_response(
     parse_token_members(&obj, now)
 }
 
-fn clean_text(s: &str) -> String {
+/// Server- or redirect-supplied text made safe to log: control characters removed, cut at
+/// [`MAX_ERROR_TEXT`] characters.
+pub(crate) fn clean_text(s: &str) -> String {
     s.chars()
         .filter(|c| !c.is_control())
         .take(MAX_ERROR_TEXT)

@@ -349,8 +349,20 @@ fn insecure_token_endpoint_is_refused() {
         "https://ehr.example.org/oauth2/token",
         "http://ehr.example.org/oauth2/token",
     );
-    m.handle_response(HttpResponse::new(200, body), T0).unwrap();
-    assert!(matches!(m.poll(T0), Err(Error::InsecureUrl { .. })));
+    // Discovery completes in handle_response, which refuses the plain-HTTP token endpoint
+    // before any token request is built.
+    assert!(matches!(
+        m.handle_response(HttpResponse::new(200, body), T0),
+        Err(Error::InsecureUrl { .. })
+    ));
+    let again = expect_send(m.poll(T0).unwrap());
+    assert!(
+        again
+            .url
+            .as_str()
+            .ends_with("/.well-known/smart-configuration"),
+        "no token request: {again:?}"
+    );
 }
 
 #[test]

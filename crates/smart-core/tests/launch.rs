@@ -1525,7 +1525,7 @@ fn b27_string_banner_and_vendor_extras_through_the_exchange() {
     assert_eq!(t.extra["__epic.dstu2.patient"], "T1.Zq");
     // Persisted with the session.
     let stored = session(ClientAuth::public(IG_CLIENT), t).to_stored();
-    let back: smart_core::session::StoredSession =
+    let back: smart_core::session::StoredToken =
         serde_json::from_str(&serde_json::to_string(&stored).unwrap()).unwrap();
     assert_eq!(back.token.extra["loginDepartment"], "eDep7");
     assert_eq!(back.token.context.tenant.as_deref(), Some("t-42"));

@@ -9,7 +9,7 @@ use smart_core::launch::{
     AppConfig, AuthorizationRequest, Launch, LaunchFlow, PendingAuthorization,
 };
 use smart_core::secret::{AuthorizationHeader, IdToken};
-use smart_core::session::{Session, StoredSession};
+use smart_core::session::{Session, StoredToken};
 use smart_core::token::{FhirContextItem, TokenResponse};
 use smart_core::{FhirBaseUrl, Flow};
 
@@ -18,7 +18,7 @@ use crate::{Error, HttpClient};
 
 /// Called with every new token set (after a code exchange and after each refresh), before
 /// the new access token is used, so the caller can persist it.
-pub type RotationHook = Arc<dyn Fn(&StoredSession) + Send + Sync>;
+pub type RotationHook = Arc<dyn Fn(&StoredToken) + Send + Sync>;
 
 /// Fetch and parse `{fhir_base}/.well-known/smart-configuration` (with the CapabilityStatement
 /// fallback); the seed's `discoverSmartConfiguration`.
@@ -193,7 +193,7 @@ impl SmartClient {
     /// The default store key: distinct for every token endpoint, client, user (`id_token`
     /// `sub`/`fhirUser` or `patient`) and grant (a digest of the first refresh or access
     /// token), so two launches, servers or users never share a slot.
-    pub fn default_store_key(stored: &StoredSession) -> String {
+    pub fn default_store_key(stored: &StoredToken) -> String {
         let t = &stored.token;
         let user = t
             .id_token
@@ -221,7 +221,7 @@ impl SmartClient {
         guard
     }
 
-    async fn persist(&self, stored: &StoredSession) -> Result<(), Error> {
+    async fn persist(&self, stored: &StoredToken) -> Result<(), Error> {
         if let Some(hook) = &self.on_rotate {
             hook(stored);
         }
@@ -279,7 +279,7 @@ impl SmartClient {
     }
 
     /// The persistent form of the session (what the store holds).
-    pub async fn stored(&self) -> StoredSession {
+    pub async fn stored(&self) -> StoredToken {
         self.lock().await.to_stored()
     }
 

@@ -3,7 +3,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 
-use smart_core::session::StoredSession;
+use smart_core::session::StoredToken;
 
 /// A token store failed (e.g. the database is down). The message must not contain tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,9 +27,9 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// and must not log them.
 pub trait TokenStore: Send + Sync {
     /// The session stored under `key`, if any.
-    fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<StoredSession>>;
+    fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<StoredToken>>;
     /// Store `value` under `key`, replacing what was there.
-    fn set<'a>(&'a self, key: &'a str, value: &'a StoredSession) -> StoreFuture<'a, ()>;
+    fn set<'a>(&'a self, key: &'a str, value: &'a StoredToken) -> StoreFuture<'a, ()>;
     /// Remove `key`.
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()>;
 }
@@ -37,7 +37,7 @@ pub trait TokenStore: Send + Sync {
 /// The default store: a process-local map (lost on exit).
 #[derive(Debug, Default)]
 pub struct InMemoryTokenStore {
-    map: Mutex<HashMap<String, StoredSession>>,
+    map: Mutex<HashMap<String, StoredToken>>,
 }
 
 impl InMemoryTokenStore {
@@ -48,7 +48,7 @@ impl InMemoryTokenStore {
 }
 
 impl TokenStore for InMemoryTokenStore {
-    fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<StoredSession>> {
+    fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<StoredToken>> {
         let v = self
             .map
             .lock()
@@ -58,7 +58,7 @@ impl TokenStore for InMemoryTokenStore {
         Box::pin(async move { Ok(v) })
     }
 
-    fn set<'a>(&'a self, key: &'a str, value: &'a StoredSession) -> StoreFuture<'a, ()> {
+    fn set<'a>(&'a self, key: &'a str, value: &'a StoredToken) -> StoreFuture<'a, ()> {
         self.map
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -88,7 +88,7 @@ async fn cached_token_is_reused_and_a_401_forces_a_new_one() {
     kit::revoke(&client_id, false);
     let (status, _) = kit::fhir_get("Patient/123", auth.authorization().await.unwrap().secret());
     assert_eq!(status, 401);
-    auth.on_unauthorized().await;
+    auth.on_unauthorized().await.unwrap();
     let (status, body) = kit::fhir_get("Patient/123", auth.authorization().await.unwrap().secret());
     assert_eq!(status, 200, "{body}");
     assert_ne!(auth.access_token().await.unwrap(), first);
@@ -426,4 +426,41 @@ async fn a_call_cancelled_after_1ms_against_the_sandbox_does_not_break_the_next(
     assert_eq!(status, 200, "{body}");
     let n = kit::token_requests(&client_id);
     assert!((1..=2).contains(&n), "{n} token requests");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_store_shares_the_token_across_instances_and_401_deletes_it() {
+    use smart_reqwest::TokenStore as _;
+    let k = key(JwsAlgorithm::Es384);
+    let client_id = kit::register_backend_client(&k, SCOPE, None);
+    let store = Arc::new(smart_reqwest::InMemoryTokenStore::new());
+    let first = auth(&client_id, k.clone()).with_store(store.clone(), Some("my-key".into()));
+    let t1 = first.access_token().await.unwrap();
+    let second = auth(&client_id, k.clone()).with_store(store.clone(), Some("my-key".into()));
+    assert_eq!(
+        second.access_token().await.unwrap(),
+        t1,
+        "found in the store"
+    );
+    assert_eq!(kit::token_requests(&client_id), 1);
+    let stored = store
+        .get("my-key")
+        .await
+        .unwrap()
+        .expect("stored under the explicit key");
+    assert_eq!(stored.client_id.as_str(), client_id);
+    assert_eq!(stored.token_endpoint.as_str(), kit::token_endpoint());
+    second.on_unauthorized().await.unwrap();
+    assert!(
+        store.get("my-key").await.unwrap().is_none(),
+        "401 deletes the stored token"
+    );
+    // A store entry for another client is never used.
+    let other = kit::register_backend_client(&k, SCOPE, None);
+    let third = auth(&other, k).with_store(store.clone(), Some("my-key".into()));
+    let mut foreign = stored.clone();
+    foreign.client_id = smart_core::ClientId::new("someone-else");
+    store.set("my-key", &foreign).await.unwrap();
+    assert_ne!(third.access_token().await.unwrap(), t1);
+    assert_eq!(kit::token_requests(&other), 1);
 }

@@ -85,7 +85,7 @@ fn run(s: &Settings) -> Result<(u16, String), Box<dyn std::error::Error>> {
         let response = http.send(request)?;
         if response.status == 401 && !retried {
             println!("GET {url} -> 401; on_unauthorized() and retry once");
-            auth.on_unauthorized();
+            auth.on_unauthorized()?;
             retried = true;
             continue;
         }

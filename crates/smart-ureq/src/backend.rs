@@ -3,19 +3,101 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use smart_core::backend::{BackendServices, BackendServicesConfig};
 use smart_core::entropy::{Entropy, SystemEntropy};
 use smart_core::secret::{AccessToken, AuthorizationHeader};
+use smart_core::session::StoredToken;
 use smart_core::token::TokenResponse;
+use smart_core::{Action, Flow};
 
-use crate::{Error, HttpClient};
+use crate::client::now;
+use crate::{Error, HttpClient, TokenStore};
+
+/// The flow plus its optional persistence.
+struct Inner {
+    flow: BackendServices,
+    store: Option<(Arc<dyn TokenStore>, Option<String>)>,
+    loaded: bool,
+    last_saved: Option<Arc<TokenResponse>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("flow", &self.flow)
+            .field("store", &self.store.as_ref().map(|(_, key)| key))
+            .field("loaded", &self.loaded)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    fn key(&self) -> Option<String> {
+        let (_, explicit) = self.store.as_ref()?;
+        explicit
+            .clone()
+            .or_else(|| self.flow.cache_key().map(|k| k.to_string()))
+    }
+
+    /// Once the token endpoint is known, load a stored token for this (endpoint, client,
+    /// scope) into the cache.
+    fn load_once(&mut self) -> Result<(), Error> {
+        if self.loaded || self.flow.cache_key().is_none() {
+            return Ok(());
+        }
+        self.loaded = true;
+        let (Some((store, _)), Some(key)) = (self.store.clone(), self.key()) else {
+            return Ok(());
+        };
+        let Some(stored) = store.get(&key).map_err(Error::Store)? else {
+            return Ok(());
+        };
+        let endpoint_matches = self
+            .flow
+            .smart_configuration()
+            .is_some_and(|sc| sc.token_endpoint == stored.token_endpoint);
+        if endpoint_matches && stored.client_id == self.flow.config().client_id {
+            let token = Arc::new(stored.token);
+            self.last_saved = Some(token.clone());
+            self.flow.restore(token);
+        }
+        Ok(())
+    }
+
+    fn save_if_new(&mut self, token: &Arc<TokenResponse>) -> Result<(), Error> {
+        if self
+            .last_saved
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s, token))
+        {
+            return Ok(());
+        }
+        if let (Some((store, _)), Some(key), Some(sc)) = (
+            self.store.clone(),
+            self.key(),
+            self.flow.smart_configuration(),
+        ) {
+            let stored = StoredToken {
+                fhir_base: self.flow.config().fhir_base.clone(),
+                token_endpoint: sc.token_endpoint.clone(),
+                client_id: self.flow.config().client_id.clone(),
+                token: (**token).clone(),
+            };
+            store.set(&key, &stored).map_err(Error::Store)?;
+        }
+        self.last_saved = Some(token.clone());
+        Ok(())
+    }
+}
 
 /// A thread-safe SMART Backend Services token source (the seed's `BackendServicesAuth`).
 ///
 /// The token is cached until it is within the skew window of expiry (default 30 s).
 /// Concurrent callers on a cold or expiring cache cause exactly **one** token request: the
-/// first holds the lock while it fetches, the others wait and then reuse its token.
+/// first holds the lock while it fetches, the others wait and then reuse its token. With
+/// [`with_store`](Self::with_store) the token also persists in a [`TokenStore`] (the seed's
+/// `tokenStore` option), keyed by (token endpoint, `client_id`, scope).
 #[derive(Debug)]
 pub struct BackendServicesAuth {
     http: HttpClient,
-    machine: Mutex<BackendServices>,
+    inner: Mutex<Inner>,
 }
 
 impl BackendServicesAuth {
@@ -40,18 +122,38 @@ impl BackendServicesAuth {
         http: HttpClient,
         entropy: Arc<dyn Entropy>,
     ) -> Result<Self, Error> {
+        let flow = BackendServices::new(config, entropy)?;
+        let inner = Inner {
+            flow,
+            store: None,
+            loaded: false,
+            last_saved: None,
+        };
         Ok(Self {
             http,
-            machine: Mutex::new(BackendServices::new(config, entropy)?),
+            inner: Mutex::new(inner),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, BackendServices> {
-        // A panic while holding the lock cannot leave the machine half-updated in a way that
-        // matters: at worst a request is marked in flight, which `abort` clears.
-        let mut guard = self.machine.lock().unwrap_or_else(PoisonError::into_inner);
-        if guard.is_awaiting_response() {
-            smart_core::Flow::abort(&mut *guard);
+    /// Persist tokens in `store` under `key` (default: the cache key
+    /// `smart-bs:{token endpoint}:{client_id}:{scope}`, percent-encoded). A stored token is
+    /// loaded on first use, once the token endpoint is known, and reused while it is fresh.
+    #[must_use]
+    pub fn with_store(self, store: Arc<dyn TokenStore>, key: Option<String>) -> Self {
+        {
+            let mut inner = self.lock();
+            inner.store = Some((store, key));
+            inner.loaded = false;
+        }
+        self
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock can at worst leave a request marked in flight,
+        // which `abort` clears.
+        let mut guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if guard.flow.is_awaiting_response() {
+            guard.flow.abort();
         }
         guard
     }
@@ -60,10 +162,26 @@ impl BackendServicesAuth {
     ///
     /// # Errors
     /// [`Error::Smart`] (e.g. an OAuth error with the server's `error` code and HTTP status),
-    /// [`Error::Transport`], [`Error::BodyTooLarge`].
+    /// [`Error::Transport`], [`Error::BodyTooLarge`], [`Error::Store`].
     pub fn token(&self) -> Result<Arc<TokenResponse>, Error> {
-        let mut machine = self.lock();
-        self.http.run(&mut *machine)
+        let mut inner = self.lock();
+        loop {
+            inner.load_once()?;
+            match inner.flow.poll(now())? {
+                Action::Ready(token) => {
+                    inner.save_if_new(&token)?;
+                    return Ok(token);
+                }
+                Action::Send(request) => match self.http.send(request) {
+                    Ok(response) => inner.flow.handle_response(response, now())?,
+                    Err(e) => {
+                        inner.flow.abort();
+                        return Err(e);
+                    }
+                },
+                _ => return Err(smart_core::Error::Misuse("unknown action").into()),
+            }
+        }
     }
 
     /// The current access token (see [`token`](Self::token)).
@@ -87,9 +205,18 @@ impl BackendServicesAuth {
         )))
     }
 
-    /// The FHIR server answered 401: forget the cached token so the next call fetches a new
-    /// one (the seed's `onUnauthorized`).
-    pub fn on_unauthorized(&self) {
-        self.lock().invalidate();
+    /// The FHIR server answered 401: forget the cached token (and delete it from the store)
+    /// so the next call fetches a new one (the seed's `onUnauthorized`).
+    ///
+    /// # Errors
+    /// [`Error::Store`] if the store cannot delete it (the in-memory cache is cleared anyway).
+    pub fn on_unauthorized(&self) -> Result<(), Error> {
+        let mut inner = self.lock();
+        inner.flow.invalidate();
+        inner.last_saved = None;
+        match (inner.store.clone(), inner.key()) {
+            (Some((store, _)), Some(key)) => store.delete(&key).map_err(Error::Store),
+            _ => Ok(()),
+        }
     }
 }

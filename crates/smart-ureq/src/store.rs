@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use smart_core::session::StoredSession;
+use smart_core::session::StoredToken;
 
 /// A token store failed (e.g. the database is down). The message must not contain tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,12 +24,12 @@ pub trait TokenStore: Send + Sync {
     ///
     /// # Errors
     /// [`StoreError`] when the backend fails.
-    fn get(&self, key: &str) -> Result<Option<StoredSession>, StoreError>;
+    fn get(&self, key: &str) -> Result<Option<StoredToken>, StoreError>;
     /// Store `value` under `key`, replacing what was there.
     ///
     /// # Errors
     /// [`StoreError`] when the backend fails.
-    fn set(&self, key: &str, value: &StoredSession) -> Result<(), StoreError>;
+    fn set(&self, key: &str, value: &StoredToken) -> Result<(), StoreError>;
     /// Remove `key`.
     ///
     /// # Errors
@@ -40,7 +40,7 @@ pub trait TokenStore: Send + Sync {
 /// The default store: a process-local map (lost on exit).
 #[derive(Debug, Default)]
 pub struct InMemoryTokenStore {
-    map: Mutex<HashMap<String, StoredSession>>,
+    map: Mutex<HashMap<String, StoredToken>>,
 }
 
 impl InMemoryTokenStore {
@@ -51,7 +51,7 @@ impl InMemoryTokenStore {
 }
 
 impl TokenStore for InMemoryTokenStore {
-    fn get(&self, key: &str) -> Result<Option<StoredSession>, StoreError> {
+    fn get(&self, key: &str) -> Result<Option<StoredToken>, StoreError> {
         Ok(self
             .map
             .lock()
@@ -60,7 +60,7 @@ impl TokenStore for InMemoryTokenStore {
             .cloned())
     }
 
-    fn set(&self, key: &str, value: &StoredSession) -> Result<(), StoreError> {
+    fn set(&self, key: &str, value: &StoredToken) -> Result<(), StoreError> {
         self.map
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -14,7 +14,7 @@ use smart_core::error::CallbackError;
 use smart_core::jwk::SigningKey;
 use smart_core::launch::{AppConfig, EhrLaunch, IssAllowList, Launch};
 use smart_core::secret::ClientSecret;
-use smart_core::session::{Session, StoredSession};
+use smart_core::session::{Session, StoredToken};
 use smart_core::{FhirBaseUrl, UnixTime, assertion::JwsAlgorithm};
 use smart_testkit as kit;
 use smart_ureq::{
@@ -254,14 +254,14 @@ fn refresh_rotates_reports_to_the_hook_and_keeps_context() {
             token,
             Arc::new(SystemEntropy),
         );
-        let seen: Arc<Mutex<Vec<StoredSession>>> = Arc::default();
+        let seen: Arc<Mutex<Vec<StoredToken>>> = Arc::default();
         let hook_seen = seen.clone();
         let store = Arc::new(InMemoryTokenStore::new());
         let client = SmartClient::builder(session)
             .http(http.clone())
             .store(store.clone())
             .store_key("user-1")
-            .on_rotate(Arc::new(move |s: &StoredSession| {
+            .on_rotate(Arc::new(move |s: &StoredToken| {
                 hook_seen.lock().unwrap().push(s.clone());
             }))
             .build()

@@ -81,7 +81,7 @@ fn cached_token_is_reused_and_a_401_forces_a_new_one() {
     kit::revoke(&client_id, false);
     let (status, _) = kit::fhir_get("Patient/123", auth.authorization().unwrap().secret());
     assert_eq!(status, 401);
-    auth.on_unauthorized();
+    auth.on_unauthorized().unwrap();
     let (status, body) = kit::fhir_get("Patient/123", auth.authorization().unwrap().secret());
     assert_eq!(status, 200, "{body}");
     assert_ne!(auth.access_token().unwrap(), first);
@@ -247,4 +247,38 @@ fn errors_and_debug_never_contain_tokens_or_keys() {
     .unwrap_err();
     let text = format!("{err} {err:?}");
     assert!(!text.contains("eyJ"), "no JWT in errors: {text}");
+}
+
+#[test]
+fn token_store_shares_the_token_across_instances_and_401_deletes_it() {
+    let k = key(JwsAlgorithm::Es384);
+    let client_id = kit::register_backend_client(&k, SCOPE, None);
+    let store = Arc::new(smart_ureq::InMemoryTokenStore::new());
+    let first = auth(&client_id, k.clone()).with_store(store.clone(), None);
+    let t1 = first.access_token().unwrap();
+    // A second process-like instance with the same store finds the token: no new request.
+    let second = auth(&client_id, k.clone()).with_store(store.clone(), None);
+    assert_eq!(second.access_token().unwrap(), t1);
+    assert_eq!(kit::token_requests(&client_id), 1);
+    let key = format!(
+        "smart-bs:{}:{}:{}",
+        kit::token_endpoint()
+            .replace(':', "%3A")
+            .replace('/', "%2F")
+            .replace('.', "%2E"),
+        client_id.replace('-', "%2D"),
+        "system%2FPatient%2Ers"
+    );
+    use smart_ureq::TokenStore as _;
+    let stored = store
+        .get(&key)
+        .unwrap()
+        .expect("stored under the cache key");
+    assert_eq!(stored.token.access_token, t1);
+    // 401: the stored token is deleted too, so a third instance fetches a new one.
+    second.on_unauthorized().unwrap();
+    assert!(store.get(&key).unwrap().is_none());
+    let third = auth(&client_id, k).with_store(store.clone(), None);
+    assert_ne!(third.access_token().unwrap(), t1);
+    assert_eq!(kit::token_requests(&client_id), 2);
 }

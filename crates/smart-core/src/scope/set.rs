@@ -103,10 +103,12 @@ impl ScopeSet {
         mode: ParseMode,
         warnings: &mut Vec<ScopeWarning>,
     ) -> Result<Self, Error> {
-        let mut set = Self::new();
+        let mut parsed = Vec::new();
         for token in input.split_ascii_whitespace() {
-            set.insert(parse::parse_token(token, mode, warnings)?);
+            parsed.push(parse::parse_token(token, mode, warnings)?);
         }
+        let mut set = Self::new();
+        set.extend_unique(parsed);
         Ok(set)
     }
 
@@ -114,15 +116,29 @@ impl ScopeSet {
     /// and the warnings.
     pub fn parse_lenient(input: &str) -> (Self, Vec<ScopeWarning>) {
         let mut warnings = Vec::new();
-        let mut set = Self::new();
+        let mut parsed = Vec::new();
         for token in input.split_ascii_whitespace() {
             // A token from split_ascii_whitespace is non-empty and has no ASCII whitespace,
             // the only lenient-mode errors; keep it opaque should that ever change.
             let scope = parse::parse_token(token, ParseMode::Lenient, &mut warnings)
                 .unwrap_or_else(|_| Scope::Other(super::OpaqueScope::new(token)));
-            set.insert(scope);
+            parsed.push(scope);
         }
+        let mut set = Self::new();
+        set.extend_unique(parsed);
         (set, warnings)
+    }
+
+    /// Append each scope not already present, in order, in linear time (a granted `scope`
+    /// string is server input: `insert` in a loop would be quadratic in its length).
+    fn extend_unique(&mut self, scopes: impl IntoIterator<Item = Scope>) {
+        let mut seen: std::collections::HashSet<Scope> = self.scopes.iter().cloned().collect();
+        for s in scopes {
+            if !seen.contains(&s) {
+                seen.insert(s.clone());
+                self.scopes.push(s);
+            }
+        }
     }
 
     /// Add `scope` at the end unless an equal one is present; returns whether it was added.
@@ -325,9 +341,7 @@ impl FromIterator<Scope> for ScopeSet {
 
 impl Extend<Scope> for ScopeSet {
     fn extend<T: IntoIterator<Item = Scope>>(&mut self, iter: T) {
-        for s in iter {
-            self.insert(s);
-        }
+        self.extend_unique(iter);
     }
 }
 
