@@ -472,8 +472,10 @@ impl Flow for BackendServices {
     }
 
     fn abort(&mut self) {
-        self.queued = None;
-        if matches!(self.in_flight, InFlight::Discovery) {
+        // A dropped queued fallback leaves the inner discovery "in flight": abort it too, so
+        // the next poll re-offers the fallback instead of failing with `Misuse`.
+        let had_queued = self.queued.take().is_some();
+        if had_queued || matches!(self.in_flight, InFlight::Discovery) {
             if let Some(d) = self.discovery.as_mut() {
                 d.abort();
             }

@@ -183,6 +183,14 @@ impl ClientAuth {
         }
     }
 
+    /// The client secret of a symmetric client (for scrubbing echoed values from errors).
+    pub(crate) fn client_secret_value(&self) -> Option<&str> {
+        match self {
+            Self::ConfidentialSymmetric { client_secret, .. } => Some(client_secret.secret()),
+            _ => None,
+        }
+    }
+
     /// The `client_id`, whatever the method.
     pub fn client_id(&self) -> &ClientId {
         match self {

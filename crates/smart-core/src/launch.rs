@@ -684,7 +684,11 @@ impl PendingAuthorization {
                 )),
             }
         }
-        let code = p.code.ok_or(CallbackError::MissingCode)?;
+        // An empty `code=` is no code: never post an empty authorization code.
+        let code = p
+            .code
+            .filter(|c| !c.secret().is_empty())
+            .ok_or(CallbackError::MissingCode)?;
         if app.client_id() != &self.client_id {
             return Err(Error::Config(
                 "the app's client_id differs from the authorization request's".into(),
@@ -810,7 +814,11 @@ impl CodeExchange {
             return Err(Error::Misuse("no code exchange in flight"));
         }
         self.state = ExchangeState::Done;
-        parse_token_response(response, &self.token_endpoint, now)
+        parse_token_response(response, &self.token_endpoint, now).map_err(|e| {
+            let mut sent = vec![self.code.secret(), self.code_verifier.secret()];
+            sent.extend(self.client_auth.client_secret_value());
+            crate::token::redact_echoed_secrets(e, &sent)
+        })
     }
 
     /// Wrap as a [`Flow`] with the given entropy source.

@@ -219,7 +219,17 @@ impl Flow for Session {
                 "handle_response called with no refresh in flight",
             ));
         }
-        match parse_token_response(&response, &self.token_endpoint, now) {
+        let parsed = parse_token_response(&response, &self.token_endpoint, now).map_err(|e| {
+            let mut sent: Vec<&str> = self
+                .token
+                .refresh_token
+                .iter()
+                .map(|t| t.secret())
+                .collect();
+            sent.extend(self.client_auth.client_secret_value());
+            crate::token::redact_echoed_secrets(e, &sent)
+        });
+        match parsed {
             Ok(new) => {
                 self.token = Arc::new(self.token.merge_refresh(new));
                 self.force_refresh = false;

@@ -721,6 +721,38 @@ pub fn parse_token_response(
     parse_token_members(&obj, now)
 }
 
+/// Remove values this client sent (refresh token, code, `code_verifier`, client secret) from
+/// the server-supplied texts of an OAuth error: some servers echo request values into
+/// `error_description`, and errors are logged. A value cut by the 1,024-character limit is
+/// removed too (a trailing prefix of 8 or more characters). Other errors pass unchanged.
+pub(crate) fn redact_echoed_secrets(e: Error, secrets: &[&str]) -> Error {
+    const REDACTED: &str = "[redacted]";
+    let Error::OAuth(mut o) = e else { return e };
+    for text in [
+        Some(&mut o.error),
+        o.error_description.as_mut(),
+        o.error_uri.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        for secret in secrets.iter().filter(|s| s.len() >= 8) {
+            if text.contains(*secret) {
+                *text = text.replace(*secret, REDACTED);
+            }
+            let cut = (8..secret.len())
+                .rev()
+                .filter(|&n| secret.is_char_boundary(n))
+                .find(|&n| text.ends_with(&secret[..n]));
+            if let Some(n) = cut {
+                text.truncate(text.len() - n);
+                text.push_str(REDACTED);
+            }
+        }
+    }
+    Error::OAuth(o)
+}
+
 /// Server- or redirect-supplied text made safe to log: control characters removed, cut at
 /// [`MAX_ERROR_TEXT`] characters.
 pub(crate) fn clean_text(s: &str) -> String {

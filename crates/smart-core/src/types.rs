@@ -18,12 +18,26 @@ pub struct FhirBaseUrl {
 impl FhirBaseUrl {
     /// Parse an absolute `http`/`https` URL with no query or fragment.
     ///
+    /// Refused as well: control characters (the text is sent as `aud` and appears in errors
+    /// and logs, e.g. an EHR launch's `iss`), and user info (`user:password@`, which would be
+    /// sent as `aud` to the authorization server and printed in errors).
+    ///
     /// # Errors
     /// [`Error::Config`] if `base` is not such a URL.
     pub fn new(base: &str) -> Result<Self, Error> {
+        if base.chars().any(char::is_control) {
+            return Err(Error::Config(
+                "FHIR base URL contains control characters".into(),
+            ));
+        }
         let trimmed = base.strip_suffix('/').unwrap_or(base);
         let url = Url::parse(trimmed)
             .map_err(|e| Error::Config(format!("FHIR base URL `{base}` is not a URL: {e}")))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Error::Config(
+                "FHIR base URL must not contain user info (`user:password@`)".into(),
+            ));
+        }
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Error::Config(format!(
                 "FHIR base URL `{base}` must be http or https"
