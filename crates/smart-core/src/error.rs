@@ -30,6 +30,12 @@ pub enum Error {
     Scope(ScopeError),
     /// A private key could not be loaded or used.
     Key(KeyError),
+    /// The token endpoint issued a token of a type this library does not use (only `Bearer`,
+    /// compared case-insensitively, is supported; RFC 6749 §7.1). The token is discarded.
+    UnsupportedTokenType {
+        /// The `token_type` received (control characters removed).
+        token_type: String,
+    },
     /// The entropy source failed.
     Entropy,
     /// The access token is expired or was rejected, and there is no refresh token: the app
@@ -57,6 +63,10 @@ impl fmt::Display for Error {
             Self::Callback(e) => e.fmt(f),
             Self::Scope(e) => e.fmt(f),
             Self::Key(e) => e.fmt(f),
+            Self::UnsupportedTokenType { token_type } => write!(
+                f,
+                "unsupported token_type `{token_type}`: only Bearer tokens are used (RFC 6749 §7.1)"
+            ),
             Self::Entropy => f.write_str("the entropy source failed"),
             Self::NoRefreshToken => {
                 f.write_str("the access token is expired or invalid and there is no refresh token")

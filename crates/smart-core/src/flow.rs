@@ -242,18 +242,23 @@ pub fn is_secure_or_loopback(url: &Url) -> bool {
     }
 }
 
-/// [`Error::InsecureUrl`] unless [`is_secure_or_loopback`] (or `allow_insecure` is set).
+/// [`Error::InsecureUrl`] unless [`is_secure_or_loopback`] (or `allow_insecure` is set), and
+/// for any URL carrying user info (`https://user:pass@host/…`): HTTP clients turn it into
+/// credentials of their own, and it would be printed in errors.
 ///
 /// # Errors
-/// [`Error::InsecureUrl`] naming the URL.
+/// [`Error::InsecureUrl`] naming the URL (with any user info removed).
 pub fn check_url_security(url: &Url, allow_insecure: bool) -> Result<(), Error> {
-    if is_secure_or_loopback(url) || (allow_insecure && url.scheme() == "http") {
-        Ok(())
-    } else {
-        Err(Error::InsecureUrl {
-            url: url.to_string(),
-        })
+    let has_userinfo = !url.username().is_empty() || url.password().is_some();
+    if !has_userinfo && (is_secure_or_loopback(url) || (allow_insecure && url.scheme() == "http")) {
+        return Ok(());
     }
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    Err(Error::InsecureUrl {
+        url: shown.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -306,5 +311,16 @@ mod tests {
             assert!(!is_secure_or_loopback(&Url::parse(u).unwrap()), "{u}");
         }
         assert!(check_url_security(&Url::parse("http://ehr.example.org/").unwrap(), true).is_ok());
+        let err = check_url_security(
+            &Url::parse("https://u:pw@ehr.example.org/t").unwrap(),
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            Error::InsecureUrl {
+                url: "https://ehr.example.org/t".into()
+            }
+        );
     }
 }

@@ -718,7 +718,15 @@ pub fn parse_token_response(
             return Err(Error::OAuth(e));
         }
     }
-    parse_token_members(&obj, now)
+    let token = parse_token_members(&obj, now)?;
+    if !token.is_bearer() {
+        // RFC 6749 §7.1: a client must not use a token whose type it does not understand;
+        // every driver here sends `Authorization: Bearer`.
+        return Err(Error::UnsupportedTokenType {
+            token_type: clean_text(&token.token_type),
+        });
+    }
+    Ok(token)
 }
 
 /// Remove values this client sent (refresh token, code, `code_verifier`, client secret) from

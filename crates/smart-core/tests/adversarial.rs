@@ -416,17 +416,19 @@ fn expires_in_out_of_range_and_odd_forms() {
 }
 
 #[test]
-fn non_bearer_token_types_are_flagged() {
+fn non_bearer_token_types_are_refused() {
+    // RFC 6749 §7.1: never use a token type we do not understand (we only send Bearer).
     for tt in ["mac", "DPoP", "N_A", "Bearer\u{0}"] {
         let body = json!({"access_token": "a", "token_type": tt, "scope": "s"}).to_string();
-        let t = parse_token_response(&HttpResponse::new(200, body), &token_url(), T0).unwrap();
-        assert!(!t.is_bearer(), "{tt}");
-        assert_eq!(t.token_type, tt);
-        assert!(
-            t.warnings.iter().any(|w| w == "`token_type` is not Bearer"),
-            "{tt}: {:?}",
-            t.warnings
-        );
+        let err =
+            parse_token_response(&HttpResponse::new(200, body), &token_url(), T0).unwrap_err();
+        match err {
+            Error::UnsupportedTokenType { token_type } => {
+                assert!(!token_type.contains('\u{0}'), "cleaned: {token_type:?}");
+                assert!(token_type.starts_with(tt.trim_end_matches('\u{0}')), "{tt}");
+            }
+            other => panic!("{tt}: {other:?}"),
+        }
     }
     for tt in ["bearer", "BEARER", "Bearer"] {
         let body = json!({"access_token": "a", "token_type": tt, "scope": "s"}).to_string();
