@@ -42,6 +42,7 @@ mod store;
 
 pub use app::{
     RotationHook, SmartClient, SmartClientBuilder, begin_launch, complete_launch, discover,
+    refresh_token,
 };
 pub use backend::BackendServicesAuth;
 pub use client::{HttpClient, HttpClientBuilder};

@@ -68,6 +68,36 @@ pub fn complete_launch(
     SmartClient::builder(session).http(http.clone()).build()
 }
 
+/// Refresh once, outside a [`SmartClient`] (the seed's `refreshToken`): `grant_type=refresh_token`
+/// with the app's client authentication and an optional narrower `scope` (REFR-02, REFR-03).
+/// Returns the raw response: a `SmartClient` merges it into its token set (keeping the old
+/// refresh token when no new one is sent, REFR-04); here that is the caller's job (see
+/// [`TokenResponse::merge_refresh`]).
+///
+/// # Errors
+/// [`smart_core::Error::OAuth`] (e.g. `invalid_grant`), transport errors.
+pub fn refresh_token(
+    http: &HttpClient,
+    app: &AppConfig,
+    token_endpoint: &url::Url,
+    refresh_token: &smart_core::secret::RefreshToken,
+    scope: Option<&str>,
+) -> Result<TokenResponse, Error> {
+    let now = crate::client::now();
+    let request = smart_core::launch::refresh_request(
+        &app.client_auth,
+        token_endpoint,
+        refresh_token,
+        scope,
+        app.allow_insecure_http,
+        now,
+        &SystemEntropy,
+    )?;
+    let response = http.send(request)?;
+    smart_core::token::parse_token_response(&response, token_endpoint, crate::client::now())
+        .map_err(Error::from)
+}
+
 /// Builder for [`SmartClient`].
 #[must_use]
 pub struct SmartClientBuilder {

@@ -478,3 +478,54 @@ fn a_401_invalidates_and_the_next_authorization_refreshes() {
     assert_eq!(kit::token_requests(&client_id), 2);
     assert_eq!(client.patient_id().as_deref(), Some("123"));
 }
+
+#[test]
+fn refr_02_free_refresh_token_function_with_a_narrower_scope() {
+    let http = HttpClient::new();
+    for kind in KINDS {
+        let (_, auth) = register(kind);
+        let app = app(auth, STANDALONE_SCOPE);
+        let (pending, cb) = standalone_callback(&http, &app);
+        let client = complete_launch(&http, &app, pending, &cb).unwrap();
+        let stored = client.stored();
+        let rt = stored
+            .token
+            .refresh_token
+            .clone()
+            .expect("offline_access gives a refresh token");
+        let new = smart_ureq::refresh_token(
+            &http,
+            &app,
+            &stored.token_endpoint,
+            &rt,
+            // A strict subset of the grant (oidc-provider compares scope tokens literally).
+            Some("openid fhirUser offline_access"),
+        )
+        .unwrap();
+        assert_eq!(
+            new.scope.as_deref(),
+            Some("openid fhirUser offline_access"),
+            "{kind:?}: narrowed"
+        );
+        assert!(new.refresh_token.is_some(), "{kind:?}: rotated");
+        assert_ne!(
+            new.refresh_token.as_ref(),
+            Some(&rt),
+            "{kind:?}: a new refresh token"
+        );
+        let (status, _) = kit::fhir_get(
+            "Patient/123",
+            &format!("Bearer {}", new.access_token.secret()),
+        );
+        // The narrowed token no longer carries patient/*.rs: the FHIR server refuses the read.
+        assert_eq!(status, 403, "{kind:?}");
+        // The old refresh token was rotated away: using it again is invalid_grant.
+        let err =
+            smart_ureq::refresh_token(&http, &app, &stored.token_endpoint, &rt, None).unwrap_err();
+        assert_eq!(
+            err.oauth_error().map(|o| o.error.as_str()),
+            Some("invalid_grant"),
+            "{kind:?}"
+        );
+    }
+}
