@@ -6,6 +6,8 @@
 //! calling test fails with the reason.
 #![forbid(unsafe_code)]
 
+pub mod mock;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;

@@ -6,8 +6,6 @@
 // `criterion_group!` generates an undocumented `pub fn benches`.
 #![allow(missing_docs)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,42 +16,15 @@ use smart_core::backend::BackendServicesConfig;
 use smart_core::discovery::SmartConfiguration;
 use smart_core::entropy::SystemEntropy;
 use smart_core::jwk::SigningKey;
+use smart_testkit::mock::{Behaviour, response, serve};
 use smart_ureq::BackendServicesAuth;
 
 const THREADS: usize = 8;
 
 /// A loopback token endpoint answering every request with a one-hour token.
 fn token_server() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(&mut stream);
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                let l = line.trim_end().to_ascii_lowercase();
-                if l.is_empty() {
-                    break;
-                }
-                if let Some(v) = l.strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; len];
-            let _ = reader.read_exact(&mut body);
-            let json = r#"{"access_token":"x","token_type":"bearer","expires_in":3600}"#;
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
-                json.len()
-            );
-        }
-    });
+    let json = r#"{"access_token":"x","token_type":"bearer","expires_in":3600}"#;
+    let (addr, _requests) = serve(Behaviour::Answer(response("200 OK", &[], json)));
     format!("http://{addr}/token")
 }
 
