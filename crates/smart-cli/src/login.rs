@@ -89,11 +89,13 @@ pub(crate) fn login(args: &LoginArgs<'_>) -> CliResult {
         .build();
     let request = smart_ureq::begin_launch(&http, &app, launch)?;
     eprintln!("Open this URL in a browser to sign in:\n{}", request.url);
-    if !args.no_browser {
-        if let Err(e) = open::that_detached(request.url.as_str()) {
-            eprintln!("(could not open a browser: {e})");
-        }
+    if !args.no_browser && open::that_detached(request.url.as_str()).is_err() {
+        eprintln!("(could not open a browser: open the URL above yourself)");
     }
+    eprintln!(
+        "Waiting up to {} s for the browser to return to http://127.0.0.1:{port}/callback (Ctrl-C to stop)",
+        args.timeout.as_secs()
+    );
     let callback = wait_for_callback(&server, port, args.timeout)?;
     let client = smart_ureq::complete_launch(&http, &app, request.pending, &callback)?;
     let token = client.tokens();
@@ -127,12 +129,15 @@ fn wait_for_callback(
         let url = format!("http://127.0.0.1:{port}{}", req.url());
         let html = tiny_http::Header::from_bytes("Content-Type", "text/html; charset=utf-8")
             .map_err(|()| "bad header")?;
-        let _ = req.respond(
-            tiny_http::Response::from_string(
-                "<!doctype html><title>smart</title><p>Signed in. You can close this window and return to the terminal.</p>",
-            )
-            .with_header(html),
-        );
+        let failed = url::Url::parse(&url)
+            .ok()
+            .is_some_and(|u| u.query_pairs().any(|(k, _)| k == "error"));
+        let page = if failed {
+            "<!doctype html><title>smart</title><p>Sign-in did not complete. Return to the terminal for the reason.</p>"
+        } else {
+            "<!doctype html><title>smart</title><p>Browser step done. Return to the terminal: the code is being exchanged.</p>"
+        };
+        let _ = req.respond(tiny_http::Response::from_string(page).with_header(html));
         return Ok(url);
     }
 }
@@ -175,7 +180,7 @@ fn save_session(path: &Path, stored: &StoredToken) -> CliResult {
 
 fn print_token(token: &TokenResponse, fhir_user: Option<String>, json: bool) -> CliResult {
     if json {
-        return print_json(&serde_json::to_value(token)?);
+        return print_json(&serde_json::Value::Object(token.to_wire_json()));
     }
     let c = &token.context;
     let show = |k: &str, v: Option<&str>| {

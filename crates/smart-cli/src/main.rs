@@ -77,8 +77,12 @@ enum Command {
     },
     /// Fetch and print `{fhir-base}/.well-known/smart-configuration` and its warnings.
     Discover {
+        /// The FHIR base URL (also accepted as `--fhir-base URL`).
+        #[arg(required_unless_present = "fhir_base_flag")]
+        fhir_base: Option<String>,
         /// The FHIR base URL.
-        fhir_base: String,
+        #[arg(long = "fhir-base", conflicts_with = "fhir_base")]
+        fhir_base_flag: Option<String>,
         /// Permit plain http:// to non-loopback hosts.
         #[arg(long)]
         allow_insecure_http: bool,
@@ -207,9 +211,22 @@ fn main() -> ExitCode {
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("smart: error: {e}");
+            eprintln!("smart: error: {e}{}", hint(&e.to_string()));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A short "what to do" for common failures, appended to the one error line.
+fn hint(message: &str) -> &'static str {
+    if message.contains("Connection refused") {
+        " (is the server running? for the local sandbox: sandbox/start)"
+    } else if message.contains("refusing insecure URL") {
+        " (use https, or --allow-insecure-http for a test server you trust)"
+    } else if message.contains("no refresh token") || message.contains("`invalid_grant`") {
+        " (sign in again with `smart login`)"
+    } else {
+        ""
     }
 }
 
@@ -229,8 +246,14 @@ fn run(command: Command) -> CliResult {
         }
         Command::Discover {
             fhir_base,
+            fhir_base_flag,
             allow_insecure_http,
-        } => discover(&fhir_base, allow_insecure_http),
+        } => {
+            let base = fhir_base
+                .or(fhir_base_flag)
+                .ok_or("give the FHIR base URL")?;
+            discover(&base, allow_insecure_http)
+        }
         Command::Token {
             fhir_base,
             client_id,
@@ -247,7 +270,7 @@ fn run(command: Command) -> CliResult {
             let auth = BackendServicesAuth::new(config)?;
             let token = auth.token()?;
             if json {
-                print_json(&serde_json::to_value(&*token)?)
+                print_json(&serde_json::Value::Object(token.to_wire_json()))
             } else {
                 println!("{}", token.access_token.secret());
                 Ok(())
@@ -329,7 +352,16 @@ fn keygen(alg: Alg, kid: Option<&str>, out: &Path, force: bool) -> CliResult {
     };
     let key = SigningKey::generate(alg, kid, &SystemEntropy)?;
     let pem = key.to_pkcs8_pem()?;
-    write_private(out, pem.secret().as_bytes(), force)?;
+    write_private(out, pem.secret().as_bytes(), force).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            format!(
+                "{} already exists (use --force to overwrite it)",
+                out.display()
+            )
+        } else {
+            e.to_string()
+        }
+    })?;
     eprintln!(
         "wrote {} private key to {} (mode 0600); register this public JWKS:",
         alg.as_str(),
@@ -369,14 +401,29 @@ pub(crate) fn load_key(
 ) -> Result<SigningKey, Box<dyn std::error::Error>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
-    let key = if text.trim_start().starts_with('{') {
-        let key = SigningKey::from_jwk(&text)?;
-        match kid {
-            Some(kid) => key.with_kid(kid)?,
-            None => key,
+    if !text.trim_start().starts_with('{') {
+        return Ok(SigningKey::from_pem(&text, kid)?);
+    }
+    // A JWK or JWK Set. With --kid, pick that key's private entry from a set.
+    let key = match (kid, serde_json::from_str::<serde_json::Value>(&text)) {
+        (Some(kid), Ok(serde_json::Value::Object(set)))
+            if set.get("keys").is_some_and(|k| k.is_array()) =>
+        {
+            let chosen = set["keys"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|k| k["kid"] == kid && k.get("d").is_some())
+                .ok_or_else(|| format!("{} has no private key with kid `{kid}`", path.display()))?;
+            SigningKey::from_jwk(&chosen.to_string())?
         }
-    } else {
-        SigningKey::from_pem(&text, kid)?
+        _ => {
+            let key = SigningKey::from_jwk(&text)?;
+            match kid {
+                Some(kid) => key.with_kid(kid)?,
+                None => key,
+            }
+        }
     };
     Ok(key)
 }

@@ -7,7 +7,13 @@ use crate::CliResult;
 
 pub(crate) fn explain(scopes: &str, granted: Option<&str>) -> CliResult {
     let (requested, warnings) = ScopeSet::parse_lenient(scopes);
-    println!("{}", requested.explain());
+    if requested.is_empty() {
+        return Err(
+            "no scopes given: pass space-separated scopes, e.g. \"patient/Observation.rs openid\""
+                .into(),
+        );
+    }
+    print!("{}", requested.explain());
     for w in &warnings {
         eprintln!("warning: {w}");
     }
@@ -17,7 +23,7 @@ pub(crate) fn explain(scopes: &str, granted: Option<&str>) -> CliResult {
             eprintln!("warning (granted): {w}");
         }
         println!();
-        println!("{}", diff(&requested, &granted));
+        print!("{}", diff(&requested, &granted));
     }
     Ok(())
 }

@@ -332,10 +332,7 @@ fn rfc8252_login_public_client_saves_0600_and_refreshes() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(
-        v["context"]["patient"], "123",
-        "launch context kept across refresh"
-    );
+    assert_eq!(v["patient"], "123", "launch context kept across refresh");
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&save).unwrap()).unwrap();
     assert_ne!(
@@ -394,4 +391,51 @@ fn b17_login_symmetric_client_basic_encoding_modes() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["scope"], "openid fhirUser user/*.rs");
     assert!(!stderr(&o).contains("s3cr+t"), "secret never printed");
+}
+
+#[test]
+fn sandbox_static_key_set_with_kid_and_discover_flag_and_hints() {
+    // The sandbox's committed JWK Set has two private keys; --kid picks one.
+    let keys = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../sandbox/keys/sandbox-client.private.jwks.json"
+    );
+    let o = smart(&["jwks", keys]);
+    assert_eq!(o.status.code(), Some(1), "ambiguous without --kid");
+    let o = smart(&["jwks", keys, "--kid", "sandbox-es384"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["keys"][0]["kid"], "sandbox-es384");
+    let o = smart(&[
+        "token",
+        "--fhir-base",
+        &kit::fhir_base(),
+        "--client-id",
+        "sandbox-backend",
+        "--key",
+        keys,
+        "--kid",
+        "sandbox-rs384",
+        "--scope",
+        "system/Patient.rs",
+    ]);
+    assert!(
+        o.status.success(),
+        "static sandbox-backend client: {}",
+        stderr(&o)
+    );
+    // `discover --fhir-base` works like the positional form.
+    let o = smart(&["discover", "--fhir-base", &kit::fhir_base()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A refused connection says what to do.
+    let o = smart(&["discover", "http://127.0.0.1:9/fhir"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("is the server running?"),
+        "{}",
+        stderr(&o)
+    );
+    // An empty scope list is an error, not silence.
+    let o = smart(&["scope", "explain", ""]);
+    assert_eq!(o.status.code(), Some(1));
 }

@@ -10,6 +10,11 @@
 //! [`Entropy`](entropy::Entropy). The `smart-ureq` (blocking) and `smart-reqwest` (async)
 //! crates drive these flows over HTTP; tests drive them by hand.
 //!
+//! **Just want a token?** Use a driver: `smart_ureq::BackendServicesAuth` (blocking) or
+//! `smart_reqwest::BackendServicesAuth` (async) for Backend Services, and
+//! `begin_launch` / `complete_launch` / `SmartClient` from the same crates for App Launch.
+//! This crate is for driving the protocol yourself (another HTTP stack, WASM, tests).
+//!
 //! ## Contents
 //!
 //! | module | what | spec |
@@ -22,7 +27,7 @@
 //! | [`client_auth`] | public / HTTP Basic / `private_key_jwt` token-endpoint authentication | IG client types |
 //! | [`pkce`] | RFC 7636 S256 `code_verifier`/`code_challenge`, `state` | IG "App Launch" §PKCE |
 //! | [`token`] | token responses, OAuth errors, launch context (`patient`, `fhirContext`…) | IG "Scopes and Launch Context" |
-//! | [`id_token`] | `id_token` claims (unverified) and `fhirUser` | IG §"identity data" |
+//! | [`id_token`] | `id_token` verification (JWKS, RS256/RS384/ES256/ES384, claims) and `fhirUser` | IG §"identity data" |
 //! | [`scope`] | the scope language: parse, build, compare, explain | IG "Scopes" |
 //!
 //! ## Driving a flow by hand
@@ -69,7 +74,8 @@
 //! - Drivers must not follow redirects and must refuse plain `http://` except to loopback
 //!   ([`flow::check_url_security`]).
 //! - PKCE is always S256; `state` and `jti` carry 256 random bits.
-//! - `id_token` claims are decoded **without** signature verification
+//! - `id_token` claims are either verified ([`id_token::IdTokenVerifier`]: signature against
+//!   the issuer's JWKS, `iss`, `aud`, `exp`) or visibly not
 //!   ([`id_token::UnverifiedIdTokenClaims`]).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

@@ -438,6 +438,49 @@ impl std::fmt::Debug for TokenResponse {
 }
 
 impl TokenResponse {
+    /// The response in its wire shape (RFC 6749 §5.1 members, SMART launch context members
+    /// and every unknown member at the top level), e.g. for `smart token --json`. The storage
+    /// form (`serde`) nests the context instead. **Contains the tokens.**
+    pub fn to_wire_json(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        let mut put = |k: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                m.insert(k.to_owned(), v);
+            }
+        };
+        let string = |s: &str| Value::String(s.to_owned());
+        put("access_token", Some(string(self.access_token.secret())));
+        put("token_type", Some(string(&self.token_type)));
+        put("expires_in", self.expires_in.map(Value::from));
+        put("scope", self.scope.as_deref().map(string));
+        put(
+            "refresh_token",
+            self.refresh_token.as_ref().map(|t| string(t.secret())),
+        );
+        put(
+            "id_token",
+            self.id_token.as_ref().map(|t| string(t.secret())),
+        );
+        let c = &self.context;
+        put("patient", c.patient.as_deref().map(string));
+        put("encounter", c.encounter.as_deref().map(string));
+        if !c.fhir_context.is_empty() {
+            put("fhirContext", serde_json::to_value(&c.fhir_context).ok());
+        }
+        put(
+            "need_patient_banner",
+            c.need_patient_banner.map(Value::Bool),
+        );
+        put("smart_style_url", c.smart_style_url.as_deref().map(string));
+        put("intent", c.intent.as_deref().map(string));
+        put("tenant", c.tenant.as_deref().map(string));
+        put("authorization_details", self.authorization_details.clone());
+        for (k, v) in self.extra.iter().chain(c.extensions.iter()) {
+            m.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        m
+    }
+
     /// Whether `token_type` is `Bearer`, compared case-insensitively (RFC 6749 §5.1).
     pub fn is_bearer(&self) -> bool {
         self.token_type.eq_ignore_ascii_case("bearer")

@@ -728,3 +728,27 @@ fn fuzz_regression_float_round_trip() {
     smart_core::fuzzing::launch_context(data);
     smart_core::fuzzing::token_response(data);
 }
+
+#[test]
+fn resp_01_wire_json_round_trips_through_the_parser() {
+    let body = serde_json::json!({
+        "access_token": "a1", "token_type": "bearer", "expires_in": 3600, "scope": "launch openid patient/*.rs",
+        "refresh_token": "r1", "patient": "123", "encounter": "e1",
+        "fhirContext": [{"reference": "DiagnosticReport/7", "role": "https://example.org/r"}],
+        "need_patient_banner": false, "smart_style_url": "https://ehr/style.json", "tenant": "t1",
+        "__vendor": {"x": 1}
+    });
+    let now = smart_core::UnixTime::from_secs(1_700_000_000);
+    let url = url::Url::parse("https://ehr.example.org/token").unwrap();
+    let t = smart_core::token::parse_token_response(
+        &smart_core::HttpResponse::new(200, body.to_string()),
+        &url,
+        now,
+    )
+    .unwrap();
+    let wire = serde_json::Value::Object(t.to_wire_json());
+    assert_eq!(
+        wire, body,
+        "the wire form is the response as the server sent it"
+    );
+}

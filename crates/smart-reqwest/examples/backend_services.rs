@@ -49,7 +49,13 @@ struct Settings {
 
 impl Settings {
     fn from_env() -> Option<Self> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let var = |name: &str| {
+            let v = std::env::var(name).ok().filter(|v| !v.is_empty());
+            if v.is_none() && name != "SMART_FHIR_PATH" {
+                eprintln!("missing environment variable {name}");
+            }
+            v
+        };
         Some(Self {
             fhir_base: var("SMART_FHIR_BASE")?,
             client_id: var("SMART_CLIENT_ID")?,
@@ -62,7 +68,9 @@ impl Settings {
 
 /// Token, FHIR read, one retry after a 401. Returns the final status and body.
 async fn run(s: &Settings) -> Result<(u16, String), Box<dyn std::error::Error>> {
-    let key = SigningKey::from_pem(&std::fs::read_to_string(&s.key_file)?, None)?;
+    let pem = std::fs::read_to_string(&s.key_file)
+        .map_err(|e| format!("cannot read SMART_KEY_FILE {}: {e}", s.key_file))?;
+    let key = SigningKey::from_pem(&pem, None)?;
     let fhir_base = FhirBaseUrl::new(&s.fhir_base)?;
     let config = BackendServicesConfig::new(ClientId::new(&s.client_id), &s.scope, Arc::new(key))
         .with_fhir_base(fhir_base.clone());

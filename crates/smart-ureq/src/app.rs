@@ -2,7 +2,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use smart_core::discovery::{Discovered, Discovery};
 use smart_core::entropy::{Entropy, SystemEntropy};
-use smart_core::id_token::UnverifiedIdTokenClaims;
+use smart_core::error::IdTokenError;
+use smart_core::id_token::{IdTokenVerifier, UnverifiedIdTokenClaims, VerifiedIdTokenClaims};
 use smart_core::launch::{
     AppConfig, AuthorizationRequest, Launch, LaunchFlow, PendingAuthorization,
 };
@@ -333,14 +334,47 @@ impl SmartClient {
         self.tokens().id_token.clone()
     }
 
-    /// The `id_token` claims, **not signature-verified**.
+    /// The `id_token` claims, **not signature-verified** (see
+    /// [`verify_id_token`](Self::verify_id_token) for verified claims).
     pub fn id_token_claims_unverified(&self) -> Option<UnverifiedIdTokenClaims> {
         UnverifiedIdTokenClaims::decode(self.tokens().id_token.as_ref()?).ok()
     }
 
-    /// `fhirUser` resolved against the FHIR base (from the unverified `id_token`).
+    /// `fhirUser` resolved against the FHIR base (from the unverified `id_token`; use
+    /// [`verify_id_token`](Self::verify_id_token) before trusting it).
     pub fn fhir_user(&self) -> Option<url::Url> {
         let base = self.fhir_base();
         self.id_token_claims_unverified()?.fhir_user_url(&base)
+    }
+
+    /// Verify the `id_token` — signature and claims (OIDC Core 1.0 §3.1.3.7; SMART OIDC-01,
+    /// OIDC-02, OIDC-04) — and return its claims, e.g. a trustworthy `fhirUser`
+    /// ([`VerifiedIdTokenClaims::fhir_user_url`]).
+    ///
+    /// Kept simple: every call rediscovers the FHIR base ([`discover`]: one request) for the
+    /// expected `issuer` (the OIDC issuer, not the FHIR base: case B06) and `jwks_uri`, then
+    /// runs an [`IdTokenVerifier`] through this client's HTTP client: one JWKS request, a
+    /// second only if the token's `kid` is not in the first answer (B06), preceded by
+    /// `{issuer}/.well-known/openid-configuration` when discovery has no `jwks_uri`. Nothing
+    /// is cached. Claims are checked against the system clock with the default 60 s skew
+    /// ([`DEFAULT_ID_TOKEN_CLOCK_SKEW_SECS`](smart_core::id_token::DEFAULT_ID_TOKEN_CLOCK_SKEW_SECS));
+    /// no `nonce` is checked (the launch sends none). For other policies (a cached JWKS, a
+    /// nonce, another skew) build an [`IdTokenVerifier`] yourself and [`HttpClient::run`] it.
+    ///
+    /// # Errors
+    /// [`smart_core::Error::IdToken`]: [`IdTokenError::Missing`] when the token set has no
+    /// `id_token` (no `openid` scope); [`IdTokenError::Discovery`] when the SMART
+    /// configuration has no `issuer` or the OpenID configuration / JWKS is unusable; the
+    /// signature and claims errors ([`IdTokenError::BadSignature`],
+    /// [`IdTokenError::NoMatchingKey`], [`IdTokenError::IssuerMismatch`],
+    /// [`IdTokenError::Expired`], …). Discovery and transport errors as for [`discover`].
+    pub fn verify_id_token(&self) -> Result<VerifiedIdTokenClaims, Error> {
+        let id_token = self
+            .id_token()
+            .ok_or(smart_core::Error::IdToken(IdTokenError::Missing))?;
+        let client_id = self.stored().client_id;
+        let discovered = discover(&self.http, &self.fhir_base())?;
+        let mut verifier = IdTokenVerifier::from_discovery(&id_token, &discovered, client_id)?;
+        self.http.run(&mut verifier)
     }
 }
