@@ -8,6 +8,40 @@ pub use crate::token::fuzz_launch_context as launch_context;
 pub use crate::token::fuzz_oauth_error as oauth_error;
 pub use crate::token::fuzz_token_response as token_response;
 
+/// `id_token` handling: decode the claims, and verify against a JWKS taken from the same
+/// input (split at the first NUL byte: token, then JWKS). Must never panic.
+pub fn id_token(data: &[u8]) {
+    let (token, jwks) = match data.iter().position(|&b| b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &b"{}"[..]),
+    };
+    let token = crate::secret::IdToken::new(String::from_utf8_lossy(token));
+    let _ = crate::id_token::UnverifiedIdTokenClaims::decode(&token);
+    if let Ok(v) =
+        crate::id_token::IdTokenVerifier::trusting_token_issuer(&token, crate::ClientId::new("c"))
+    {
+        let _ = v.verify_with_jwks(jwks, crate::UnixTime::from_secs(1_700_000_000));
+    }
+}
+
+/// Private keys: PEM (PKCS#8, SEC1, PKCS#1) and JWK / JWK Set input. Must never panic, and a
+/// key that loads must sign.
+pub fn private_key(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    for key in [
+        crate::jwk::SigningKey::from_pem(&text, None),
+        crate::jwk::SigningKey::from_jwk(&text),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let _ = key.public_jwks();
+        let entropy = crate::entropy::DeterministicEntropy::new(1);
+        let signed = crate::assertion::sign_compact(&key, b"{}", b"{}", &entropy);
+        assert!(signed.is_ok(), "a loaded key must sign");
+    }
+}
+
 /// A fuzz entry point: takes arbitrary bytes, must never panic.
 pub type Target = fn(&[u8]);
 
@@ -19,4 +53,6 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("launch_context", launch_context),
     ("callback_url", callback_url),
     ("scope", scope),
+    ("id_token", id_token),
+    ("private_key", private_key),
 ];
