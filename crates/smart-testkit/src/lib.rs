@@ -6,6 +6,7 @@
 //! calling test fails with the reason.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod mock;
 
 use std::path::PathBuf;

@@ -8,120 +8,19 @@
 
 use std::sync::{Arc, Mutex};
 
-use smart_core::client_auth::ClientAuth;
+use smart_core::UnixTime;
 use smart_core::entropy::SystemEntropy;
 use smart_core::error::CallbackError;
-use smart_core::jwk::SigningKey;
 use smart_core::launch::{AppConfig, EhrLaunch, IssAllowList, Launch};
-use smart_core::secret::ClientSecret;
 use smart_core::session::{Session, StoredToken};
-use smart_core::{FhirBaseUrl, UnixTime, assertion::JwsAlgorithm};
 use smart_testkit as kit;
+use smart_testkit::app::{
+    EHR_SCOPE, KINDS, Kind, REDIRECT, STANDALONE_SCOPE, app, ehr_launch_url, fhir_base, param,
+    practitioner_url, register, rewrite,
+};
 use smart_ureq::{
     Error, HttpClient, InMemoryTokenStore, SmartClient, TokenStore, begin_launch, complete_launch,
 };
-use url::Url;
-
-/// The app's redirect URI: loopback, any port matches the registered `http://127.0.0.1/callback`.
-const REDIRECT: &str = "http://127.0.0.1:9/callback";
-/// Registered scopes: the launch/OIDC ones form the client's allow-list (sandbox README).
-const REGISTERED_SCOPE: &str =
-    "launch launch/patient openid fhirUser offline_access online_access patient/*.rs user/*.rs";
-const STANDALONE_SCOPE: &str = "launch/patient openid fhirUser offline_access patient/*.rs";
-const EHR_SCOPE: &str = "launch openid fhirUser online_access patient/*.rs user/*.rs";
-
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    Public,
-    Symmetric,
-    Asymmetric,
-}
-
-const KINDS: [Kind; 3] = [Kind::Public, Kind::Symmetric, Kind::Asymmetric];
-
-/// Register a fresh client of `kind`; returns its id and how the app authenticates.
-fn register(kind: Kind) -> (String, ClientAuth) {
-    let client_id = kit::unique("app");
-    let mut meta = serde_json::json!({
-        "client_id": client_id,
-        "redirect_uris": ["http://127.0.0.1/callback"],
-        "scope": REGISTERED_SCOPE,
-    });
-    let auth = match kind {
-        Kind::Public => {
-            meta["token_endpoint_auth_method"] = "none".into();
-            ClientAuth::public(&client_id)
-        }
-        Kind::Symmetric => {
-            let secret = kit::unique("secret");
-            meta["token_endpoint_auth_method"] = "client_secret_basic".into();
-            meta["client_secret"] = secret.clone().into();
-            ClientAuth::symmetric(&client_id, ClientSecret::new(secret))
-        }
-        Kind::Asymmetric => {
-            let key = SigningKey::generate(JwsAlgorithm::Es384, None, &SystemEntropy).unwrap();
-            meta["token_endpoint_auth_method"] = "private_key_jwt".into();
-            meta["jwks"] = key.public_jwks();
-            ClientAuth::asymmetric(&client_id, Arc::new(key))
-        }
-    };
-    kit::register_client(&meta);
-    (client_id, auth)
-}
-
-fn app(auth: ClientAuth, scope: &str) -> AppConfig {
-    AppConfig::new(auth, REDIRECT, scope).unwrap()
-}
-
-fn fhir_base() -> FhirBaseUrl {
-    FhirBaseUrl::new(&kit::fhir_base()).unwrap()
-}
-
-fn practitioner_url() -> String {
-    format!("{}/Practitioner/smart-Practitioner-1", kit::fhir_base())
-}
-
-/// Replace the value of query parameter `name` in `url`.
-fn rewrite(url: &str, name: &str, value: &str) -> String {
-    let mut u = Url::parse(url).unwrap();
-    let pairs: Vec<(String, String)> = u
-        .query_pairs()
-        .into_owned()
-        .map(|(k, v)| {
-            if k == name {
-                (k, value.to_owned())
-            } else {
-                (k, v)
-            }
-        })
-        .collect();
-    assert!(
-        pairs.iter().any(|(k, _)| k == name),
-        "{name} not in callback"
-    );
-    u.query_pairs_mut().clear().extend_pairs(pairs);
-    u.to_string()
-}
-
-fn param(url: &str, name: &str) -> Option<String> {
-    Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// An EHR launch from the sandbox's simulated EHR: patient 123, encounter enc-1, one
-/// fhirContext item. Returns the launch URL the EHR opened.
-fn ehr_launch_url() -> String {
-    let app_launch = "http://127.0.0.1:9/launch";
-    let start = format!(
-        "{}/_sandbox/ehr-launch?patient=123&encounter=enc-1&fhirContext=DiagnosticReport/dr-1&launch_url={}&redirect=1",
-        kit::sandbox_url(),
-        smart_core::flow::form_encode(app_launch)
-    );
-    kit::browser_until(&start, app_launch, None)
-}
 
 /// Standalone launch up to the callback URL.
 fn standalone_callback(
