@@ -58,7 +58,7 @@ enum Command {
         #[arg(long, value_enum, default_value = "ES384")]
         alg: Alg,
         /// Key id (`kid`); defaults to the RFC 7638 thumbprint.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         kid: Option<String>,
         /// Where to write the PKCS#8 PEM private key.
         #[arg(long)]
@@ -72,7 +72,7 @@ enum Command {
         /// The private key file.
         key: PathBuf,
         /// Key id override.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         kid: Option<String>,
     },
     /// Fetch and print `{fhir-base}/.well-known/smart-configuration` and its warnings.
@@ -102,7 +102,7 @@ enum Command {
         #[arg(long)]
         scope: String,
         /// Key id override (defaults to the key's kid or thumbprint).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         kid: Option<String>,
         /// Print the whole token response as JSON instead of the bare access token.
         #[arg(long)]
@@ -136,7 +136,7 @@ enum Command {
         #[arg(long)]
         key: Option<PathBuf>,
         /// Key id override.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         kid: Option<String>,
         /// Print the authorization URL instead of opening a browser.
         #[arg(long)]
@@ -178,7 +178,7 @@ enum Command {
         #[arg(long)]
         key: Option<PathBuf>,
         /// Key id override.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         kid: Option<String>,
         /// Print the whole token response as JSON.
         #[arg(long)]

@@ -98,6 +98,11 @@ fn keygen_with_kid_and_bad_key_files() {
     assert!(o.status.success());
     let jwks: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(jwks["keys"][0]["kid"], "my-kid");
+    // Thumbprint kids can start with `-`: `--kid -x` is a value, not a flag.
+    let o = smart(&["jwks", key.to_str().unwrap(), "--kid", "-dash-kid"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let jwks: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], "-dash-kid");
     let bad = tmp("bad.pem");
     std::fs::write(
         &bad,
@@ -179,6 +184,8 @@ fn asym_12_token_error_is_one_line_with_code_and_status_and_no_secrets() {
         "grant_types": ["client_credentials"], "jwks": jwks, "scope": "system/Patient.rs"
     }));
     let kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
+    // A thumbprint kid may start with `-`: pass it as `--kid=…` so it is never read as a flag.
+    let kid_arg = format!("--kid={kid}");
     let (other, _) = keygen("ES384");
     let o = smart(&[
         "token",
@@ -188,8 +195,7 @@ fn asym_12_token_error_is_one_line_with_code_and_status_and_no_secrets() {
         &client_id,
         "--key",
         other.to_str().unwrap(),
-        "--kid",
-        &kid,
+        &kid_arg,
         "--scope",
         "system/Patient.rs",
     ]);
