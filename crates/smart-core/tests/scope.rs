@@ -1135,3 +1135,32 @@ fn scope_fuzz_seeds_replay() {
     }
     assert!(n >= 10, "only {n} seeds");
 }
+
+#[test]
+fn scope_08_uri_forms_round_trip() {
+    use smart_core::scope::{OIDC_SCOPE_URI_PREFIX, SMART_SCOPE_URI_PREFIX, Scope};
+    for short in [
+        "patient/Observation.rs",
+        "launch/patient",
+        "offline_access",
+        "fhirUser",
+        "user/*.read",
+    ] {
+        let s: Scope = short.parse().unwrap();
+        let uri = s.to_uri();
+        assert_eq!(uri, format!("{SMART_SCOPE_URI_PREFIX}{short}"));
+        assert_eq!(Scope::from_uri(&uri).unwrap(), s, "{uri}");
+    }
+    let openid: Scope = "openid".parse().unwrap();
+    assert_eq!(openid.to_uri(), format!("{OIDC_SCOPE_URI_PREFIX}openid"));
+    assert_eq!(
+        Scope::from_uri("http://openid.net/specs/openid-connect-core-1_0#openid").unwrap(),
+        openid
+    );
+    // Short forms pass through; a malformed scope after the prefix is an error.
+    assert_eq!(
+        Scope::from_uri("launch").unwrap(),
+        "launch".parse::<Scope>().unwrap()
+    );
+    assert!(Scope::from_uri(&format!("{SMART_SCOPE_URI_PREFIX}patient/Observation.sr")).is_err());
+}

@@ -4,10 +4,7 @@ use std::fmt;
 
 use super::{LaunchScope, ResourceScope, ResourceType, Scope, ScopeContext, ScopeSet, ScopeSyntax};
 
-/// Prefix of the URI form of SMART scopes (SCOPE-08).
-const SMART_URI_PREFIX: &str = "http://smarthealthit.org/fhir/scopes/";
-/// Prefix of the URI form of OpenID Connect scopes (SCOPE-08).
-const OIDC_URI_PREFIX: &str = "http://openid.net/specs/openid-connect-core-1_0#";
+use super::{OIDC_SCOPE_URI_PREFIX as OIDC_URI_PREFIX, SMART_SCOPE_URI_PREFIX as SMART_URI_PREFIX};
 
 /// A scope explained in plain words; `Display` writes `"<scope>: <summary>"`.
 #[derive(Clone, Copy, Debug)]

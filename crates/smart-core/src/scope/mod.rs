@@ -765,7 +765,40 @@ pub enum Scope {
     Other(OpaqueScope),
 }
 
+/// Prefix of the URI form of SMART scopes (SCOPE-08): `http://smarthealthit.org/fhir/scopes/`
+/// followed by the scope, e.g. `…/scopes/patient/Observation.rs`.
+pub const SMART_SCOPE_URI_PREFIX: &str = "http://smarthealthit.org/fhir/scopes/";
+
+/// Prefix of the URI form of OpenID Connect scopes (SCOPE-08), e.g. `…#openid`.
+pub const OIDC_SCOPE_URI_PREFIX: &str = "http://openid.net/specs/openid-connect-core-1_0#";
+
 impl Scope {
+    /// The URI form of this scope (SCOPE-08): `openid` and `profile` under
+    /// [`OIDC_SCOPE_URI_PREFIX`], every other SMART scope under [`SMART_SCOPE_URI_PREFIX`];
+    /// opaque scopes are returned unchanged (they are already URIs or vendor strings).
+    pub fn to_uri(&self) -> String {
+        match self {
+            Self::OpenId | Self::Profile => format!("{OIDC_SCOPE_URI_PREFIX}{self}"),
+            Self::Other(o) => o.as_str().to_owned(),
+            other => format!("{SMART_SCOPE_URI_PREFIX}{other}"),
+        }
+    }
+
+    /// Parse a scope given in URI form (SCOPE-08) or in the short form: the prefix, if any, is
+    /// removed and the rest parsed strictly.
+    ///
+    /// # Errors
+    /// [`Error::Scope`] as [`FromStr`](std::str::FromStr) for the scope after the prefix.
+    pub fn from_uri(uri: &str) -> Result<Self, Error> {
+        match uri
+            .strip_prefix(SMART_SCOPE_URI_PREFIX)
+            .or_else(|| uri.strip_prefix(OIDC_SCOPE_URI_PREFIX))
+        {
+            Some(short) if !short.is_empty() => short.parse(),
+            _ => uri.parse(),
+        }
+    }
+
     /// Parse one scope token.
     ///
     /// In [`ParseMode::Strict`] malformed SMART scopes are errors; in [`ParseMode::Lenient`]
