@@ -10,9 +10,9 @@
 //! [`Entropy`](entropy::Entropy). The `smart-ureq` (blocking) and `smart-reqwest` (async)
 //! crates drive these flows over HTTP; tests drive them by hand.
 //!
-//! **Just want a token?** Use a driver: `smart_ureq::BackendServicesAuth` (blocking) or
-//! `smart_reqwest::BackendServicesAuth` (async) for Backend Services, and
-//! `begin_launch` / `complete_launch` / `SmartClient` from the same crates for App Launch.
+//! **Just want a token?** Use a driver crate, `smart-ureq` (blocking) or `smart-reqwest`
+//! (async): its `BackendServicesAuth` for Backend Services, and its `begin_launch` /
+//! `complete_launch` / `SmartClient` for App Launch.
 //! This crate is for driving the protocol yourself (another HTTP stack, WASM, tests).
 //!
 //! ## Contents

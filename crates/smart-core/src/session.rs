@@ -266,6 +266,28 @@ impl Flow for Session {
     }
 }
 
+impl StoredToken {
+    /// The default token-store key for this token set: distinct for every token endpoint,
+    /// client, user (`id_token` `sub` or `fhirUser`, else `patient`) and grant (the first
+    /// refresh token, else the access token), so two launches, servers or users never share
+    /// a slot. See [`store_key`].
+    pub fn default_key(&self) -> String {
+        let t = &self.token;
+        let user = t
+            .id_token
+            .as_ref()
+            .and_then(|i| crate::id_token::UnverifiedIdTokenClaims::decode(i).ok())
+            .and_then(|c| c.sub.or(c.fhir_user))
+            .or_else(|| t.context.patient.clone())
+            .unwrap_or_default();
+        let grant = t
+            .refresh_token
+            .as_ref()
+            .map_or(t.access_token.secret(), |r| r.secret());
+        store_key(&self.token_endpoint, &self.client_id, &user, grant)
+    }
+}
+
 /// A token-store key for a session: `smart-app:` and the hex SHA-256 of the length-prefixed
 /// token endpoint, `client_id`, user and grant, so no two servers, clients, users or grants
 /// collide and the key reveals none of them.

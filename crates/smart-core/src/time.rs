@@ -1,7 +1,7 @@
 //! Wall-clock time as passed into the state machines.
 //!
 //! `smart-core` never reads a clock. Every function that needs the current time takes a
-//! [`UnixTime`] argument; adapters obtain it with `UnixTime::from(SystemTime::now())`.
+//! [`UnixTime`] argument; adapters read the system clock and convert with `UnixTime::from`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -225,19 +225,7 @@ impl SmartClient {
     /// `sub`/`fhirUser` or `patient`) and grant (a digest of the first refresh or access
     /// token), so two launches, servers or users never share a slot.
     pub fn default_store_key(stored: &StoredToken) -> String {
-        let t = &stored.token;
-        let user = t
-            .id_token
-            .as_ref()
-            .and_then(|i| UnverifiedIdTokenClaims::decode(i).ok())
-            .and_then(|c| c.sub.or(c.fhir_user))
-            .or_else(|| t.context.patient.clone())
-            .unwrap_or_default();
-        let grant = t
-            .refresh_token
-            .as_ref()
-            .map_or(t.access_token.secret(), |r| r.secret());
-        smart_core::session::store_key(&stored.token_endpoint, &stored.client_id, &user, grant)
+        stored.default_key()
     }
 
     /// The key this client's token set is stored under.
