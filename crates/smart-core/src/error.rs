@@ -304,15 +304,43 @@ impl fmt::Display for CallbackError {
     }
 }
 
-/// A malformed scope string (spec digest §5).
+/// A malformed scope string (spec digest §6, SCOPE-01..SCOPE-03, CTX-04).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScopeError {
     /// The offending scope token.
     pub scope: String,
     /// Byte offset inside `scope` where the problem starts.
     pub position: usize,
+    /// What kind of problem (for matching; the message says it in words).
+    pub kind: ScopeErrorKind,
     /// What was expected.
     pub message: String,
+}
+
+/// The kind of a [`ScopeError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ScopeErrorKind {
+    /// An empty token.
+    Empty,
+    /// Whitespace inside one token (a list must be split first).
+    Whitespace,
+    /// A character outside RFC 6749 §3.3 `scope-token`.
+    InvalidCharacter,
+    /// Not a FHIR resource type or `*`.
+    InvalidResourceType,
+    /// No `.` and permissions after the resource type, or nothing after the `.`.
+    MissingPermissions,
+    /// A letter outside `cruds` (SCOPE-02).
+    UnknownPermission,
+    /// A permission letter appears twice.
+    RepeatedPermission,
+    /// Permission letters not an in-order subset of `cruds` (`.sr`; case B25).
+    OutOfOrder,
+    /// A malformed granular `?name=value` parameter (SCOPE-03), or parameters on a v1 scope.
+    InvalidParameter,
+    /// A malformed `launch/<type>[?role=<uri>]` scope (SCOPE-07, CTX-04).
+    InvalidLaunch,
 }
 
 impl fmt::Display for ScopeError {

@@ -1164,3 +1164,31 @@ fn scope_08_uri_forms_round_trip() {
     );
     assert!(Scope::from_uri(&format!("{SMART_SCOPE_URI_PREFIX}patient/Observation.sr")).is_err());
 }
+
+#[test]
+fn b25_scope_error_kinds_are_typed() {
+    use smart_core::Error;
+    use smart_core::error::ScopeErrorKind as K;
+    use smart_core::scope::Scope;
+    let kind = |s: &str| match s.parse::<Scope>() {
+        Err(Error::Scope(e)) => e.kind,
+        other => panic!("{s}: {other:?}"),
+    };
+    assert_eq!(kind("patient/Observation.sr"), K::OutOfOrder);
+    assert_eq!(kind("patient/Observation.dus"), K::OutOfOrder);
+    assert_eq!(kind("patient/Observation.rr"), K::RepeatedPermission);
+    assert_eq!(kind("patient/Observation.rx"), K::UnknownPermission);
+    assert_eq!(kind("patient/Observation."), K::MissingPermissions);
+    assert_eq!(kind("patient/Observation"), K::MissingPermissions);
+    assert_eq!(kind("patient/observation.rs"), K::InvalidResourceType);
+    assert_eq!(kind("patient/Observation.rs?category"), K::InvalidParameter);
+    assert_eq!(
+        kind("patient/Observation.read?category=x"),
+        K::InvalidParameter
+    );
+    assert_eq!(kind("launch/"), K::InvalidLaunch);
+    assert_eq!(kind("launch/patient?role="), K::InvalidLaunch);
+    assert_eq!(kind(""), K::Empty);
+    assert_eq!(kind("a b"), K::Whitespace);
+    assert_eq!(kind("patient/Observation.rs\"x"), K::InvalidCharacter);
+}

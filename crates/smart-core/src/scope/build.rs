@@ -5,7 +5,7 @@ use super::{
     Interaction, LaunchScope, Permissions, ResourceScope, ResourceType, Scope, ScopeContext,
     scope_error,
 };
-use crate::error::Error;
+use crate::error::{Error, ScopeErrorKind};
 
 /// `openid` (OIDC sign-in; AUTHZ-11).
 pub const OPENID: Scope = Scope::OpenId;
@@ -53,12 +53,18 @@ impl IntoPermissions for &str {
             let Some(inter) = Interaction::from_letter(c) else {
                 return Err(scope_error(
                     self,
+                    ScopeErrorKind::UnknownPermission,
                     i,
                     format!("unknown permission `{c}`: expected c, r, u, d, s or `*`"),
                 ));
             };
             if p.contains(inter) {
-                return Err(scope_error(self, i, format!("permission `{c}` repeated")));
+                return Err(scope_error(
+                    self,
+                    ScopeErrorKind::RepeatedPermission,
+                    i,
+                    format!("permission `{c}` repeated"),
+                ));
             }
             p.insert(inter);
         }

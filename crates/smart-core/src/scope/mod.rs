@@ -49,13 +49,19 @@ pub use explain::{Explanation, SetExplanation, explain};
 pub use parse::{ParseMode, ScopeWarning, ScopeWarningKind};
 pub use set::{Permit, ScopeSet};
 
-use crate::error::{Error, ScopeError};
+use crate::error::{Error, ScopeError, ScopeErrorKind};
 
-/// Build an [`Error::Scope`] for `scope` with a problem at byte `position`.
-pub(crate) fn scope_error(scope: &str, position: usize, message: impl Into<String>) -> Error {
+/// Build an [`Error::Scope`] for `scope` with a problem of `kind` at byte `position`.
+pub(crate) fn scope_error(
+    scope: &str,
+    kind: ScopeErrorKind,
+    position: usize,
+    message: impl Into<String>,
+) -> Error {
     Error::Scope(ScopeError {
         scope: scope.to_owned(),
         position,
+        kind,
         message: message.into(),
     })
 }
@@ -402,9 +408,14 @@ impl SearchParam {
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Result<Self, Error> {
         let (name, value) = (name.into(), value.into());
         let text = format!("{name}={value}");
-        let eq = parse::check_param(&text, 0).map_err(|(pos, msg)| scope_error(&text, pos, msg))?;
+        let eq = parse::check_param(&text, 0).map_err(|e| e.into_error(&text))?;
         if eq != name.len() {
-            return Err(scope_error(&text, eq, "search parameter name contains `=`"));
+            return Err(scope_error(
+                &text,
+                ScopeErrorKind::InvalidParameter,
+                eq,
+                "search parameter name contains `=`",
+            ));
         }
         Ok(Self { name, value })
     }
@@ -482,11 +493,12 @@ impl ResourceScope {
         permissions: Permissions,
     ) -> Result<Self, Error> {
         if let ResourceType::Named(n) = &resource_type {
-            parse::check_type_name(n).map_err(|(pos, msg)| scope_error(n, pos, msg))?;
+            parse::check_type_name(n).map_err(|e| e.into_error(n))?;
         }
         if permissions.is_empty() {
             return Err(scope_error(
                 &format!("{context}/{resource_type}."),
+                ScopeErrorKind::MissingPermissions,
                 context.as_str().len() + 1 + resource_type.as_str().len() + 1,
                 "a resource scope needs at least one of the permissions c, r, u, d, s",
             ));
@@ -657,7 +669,7 @@ impl LaunchScope {
     /// [`Error::Scope`] if `context_type` is empty or not ASCII letters/digits.
     pub fn context(context_type: impl Into<String>) -> Result<Self, Error> {
         let t = context_type.into();
-        parse::check_launch_type(&t).map_err(|(pos, msg)| scope_error(&t, pos, msg))?;
+        parse::check_launch_type(&t).map_err(|e| e.into_error(&t))?;
         Ok(Self {
             context_type: Some(t),
             role: None,
@@ -674,11 +686,12 @@ impl LaunchScope {
         if self.context_type.is_none() {
             return Err(scope_error(
                 "launch",
+                ScopeErrorKind::InvalidLaunch,
                 6,
                 "a role needs a context type: launch/<type>?role=<uri>",
             ));
         }
-        parse::check_role_value(&role, 0).map_err(|(pos, msg)| scope_error(&role, pos, msg))?;
+        parse::check_role_value(&role, 0).map_err(|e| e.into_error(&role))?;
         self.role = Some(role);
         Ok(self)
     }

@@ -6,7 +6,7 @@ use super::{
     Interaction, LaunchScope, OpaqueScope, Permissions, ResourceScope, ResourceType, Scope,
     ScopeContext, ScopeSyntax, SearchParam, scope_error,
 };
-use crate::error::Error;
+use crate::error::{Error, ScopeErrorKind};
 
 /// How strictly to parse (spec digest §6.3: validate what you build strictly, parse what
 /// you receive leniently).
@@ -62,8 +62,36 @@ impl fmt::Display for ScopeWarning {
     }
 }
 
-/// A problem at a byte position.
-type Problem = (usize, String);
+/// A problem of a kind at a byte position.
+#[derive(Debug)]
+pub(crate) struct Problem {
+    position: usize,
+    kind: ScopeErrorKind,
+    message: String,
+}
+
+impl Problem {
+    fn new(kind: ScopeErrorKind, position: usize, message: String) -> Self {
+        Self {
+            position,
+            kind,
+            message,
+        }
+    }
+
+    /// The same problem `by` bytes further into the token.
+    fn shift(self, by: usize) -> Self {
+        Self {
+            position: self.position + by,
+            ..self
+        }
+    }
+
+    /// The public error for token `scope`.
+    pub(crate) fn into_error(self, scope: &str) -> Error {
+        scope_error(scope, self.kind, self.position, self.message)
+    }
+}
 
 /// RFC 6749 §3.3 `scope-token` characters: `%x21 / %x23-5B / %x5D-7E`.
 const fn is_scope_byte(b: u8) -> bool {
@@ -73,7 +101,7 @@ const fn is_scope_byte(b: u8) -> bool {
 /// First byte outside `scope-token`, offset by `base`.
 pub(crate) fn check_chars(text: &str, base: usize) -> Result<(), Problem> {
     match text.bytes().position(|b| !is_scope_byte(b)) {
-        Some(p) => Err((
+        Some(p) => Err(Problem::new(ScopeErrorKind::InvalidCharacter,
             base + p,
             "character not allowed in a scope token (RFC 6749 §3.3: printable ASCII except space, `\"` and `\\`)"
                 .into(),
@@ -90,7 +118,11 @@ fn check_percent(text: &str, base: usize) -> Result<(), Problem> {
             let ok = b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
                 && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
             if !ok {
-                return Err((base + i, "`%` must be followed by two hex digits".into()));
+                return Err(Problem::new(
+                    ScopeErrorKind::InvalidParameter,
+                    base + i,
+                    "`%` must be followed by two hex digits".into(),
+                ));
             }
         }
     }
@@ -101,10 +133,16 @@ fn check_percent(text: &str, base: usize) -> Result<(), Problem> {
 pub(crate) fn check_type_name(n: &str) -> Result<(), Problem> {
     let mut chars = n.char_indices();
     match chars.next() {
-        None => return Err((0, "expected a FHIR resource type or `*`".into())),
+        None => {
+            return Err(Problem::new(
+                ScopeErrorKind::InvalidResourceType,
+                0,
+                "expected a FHIR resource type or `*`".into(),
+            ));
+        }
         Some((_, c)) if c.is_ascii_uppercase() => {}
         Some(_) => {
-            return Err((
+            return Err(Problem::new(ScopeErrorKind::InvalidResourceType,
                 0,
                 "expected a FHIR resource type (case-sensitive PascalCase, e.g. `Observation`) or `*`"
                     .into(),
@@ -113,7 +151,11 @@ pub(crate) fn check_type_name(n: &str) -> Result<(), Problem> {
     }
     for (i, c) in chars {
         if !c.is_ascii_alphanumeric() {
-            return Err((i, format!("unexpected `{c}` in resource type")));
+            return Err(Problem::new(
+                ScopeErrorKind::InvalidResourceType,
+                i,
+                format!("unexpected `{c}` in resource type"),
+            ));
         }
     }
     Ok(())
@@ -122,13 +164,18 @@ pub(crate) fn check_type_name(n: &str) -> Result<(), Problem> {
 /// A launch context type: ASCII letters/digits, non-empty (case kept, CTX-04).
 pub(crate) fn check_launch_type(t: &str) -> Result<(), Problem> {
     if t.is_empty() {
-        return Err((
+        return Err(Problem::new(
+            ScopeErrorKind::InvalidLaunch,
             0,
             "expected a context type after `launch/` (e.g. `patient`)".into(),
         ));
     }
     match t.char_indices().find(|(_, c)| !c.is_ascii_alphanumeric()) {
-        Some((i, c)) => Err((i, format!("unexpected `{c}` in launch context type"))),
+        Some((i, c)) => Err(Problem::new(
+            ScopeErrorKind::InvalidLaunch,
+            i,
+            format!("unexpected `{c}` in launch context type"),
+        )),
         None => Ok(()),
     }
 }
@@ -136,11 +183,16 @@ pub(crate) fn check_launch_type(t: &str) -> Result<(), Problem> {
 /// A launch role value (the text after `role=`), offset by `base`.
 pub(crate) fn check_role_value(v: &str, base: usize) -> Result<(), Problem> {
     if v.is_empty() {
-        return Err((base, "empty role: expected `role=<uri>`".into()));
+        return Err(Problem::new(
+            ScopeErrorKind::InvalidLaunch,
+            base,
+            "empty role: expected `role=<uri>`".into(),
+        ));
     }
     check_chars(v, base)?;
     if let Some(i) = v.find('&') {
-        return Err((
+        return Err(Problem::new(
+            ScopeErrorKind::InvalidLaunch,
             base + i,
             "at most one role per launch scope (CTX-04); request several roles with several scopes"
                 .into(),
@@ -152,26 +204,40 @@ pub(crate) fn check_role_value(v: &str, base: usize) -> Result<(), Problem> {
 /// One `name=value` search parameter, offset by `base`; returns the index of the `=`.
 pub(crate) fn check_param(text: &str, base: usize) -> Result<usize, Problem> {
     if text.is_empty() {
-        return Err((
+        return Err(Problem::new(
+            ScopeErrorKind::InvalidParameter,
             base,
             "empty search parameter (`&&`, or `&`/`?` at the end)".into(),
         ));
     }
     check_chars(text, base)?;
     if let Some(i) = text.find('&') {
-        return Err((base + i, "`&` inside a search parameter".into()));
+        return Err(Problem::new(
+            ScopeErrorKind::InvalidParameter,
+            base + i,
+            "`&` inside a search parameter".into(),
+        ));
     }
     let Some(eq) = text.find('=') else {
-        return Err((
+        return Err(Problem::new(
+            ScopeErrorKind::InvalidParameter,
             base + text.len(),
             "expected `=value` after the search parameter name".into(),
         ));
     };
     if eq == 0 {
-        return Err((base, "empty search parameter name".into()));
+        return Err(Problem::new(
+            ScopeErrorKind::InvalidParameter,
+            base,
+            "empty search parameter name".into(),
+        ));
     }
     if eq + 1 == text.len() {
-        return Err((base + eq + 1, "empty search parameter value".into()));
+        return Err(Problem::new(
+            ScopeErrorKind::InvalidParameter,
+            base + eq + 1,
+            "empty search parameter value".into(),
+        ));
     }
     check_percent(text, base)?;
     Ok(eq)
@@ -184,11 +250,12 @@ pub(crate) fn parse_token(
     warnings: &mut Vec<ScopeWarning>,
 ) -> Result<Scope, Error> {
     if input.is_empty() {
-        return Err(scope_error(input, 0, "empty scope"));
+        return Err(scope_error(input, ScopeErrorKind::Empty, 0, "empty scope"));
     }
     if let Some(p) = input.bytes().position(|b| b.is_ascii_whitespace()) {
         return Err(scope_error(
             input,
+            ScopeErrorKind::Whitespace,
             p,
             "whitespace inside a scope token (parse a space-separated list with ScopeSet)",
         ));
@@ -200,7 +267,9 @@ pub(crate) fn parse_token(
             warnings.extend(local);
             Ok(s)
         }
-        Err((position, message)) if lenient => {
+        Err(Problem {
+            position, message, ..
+        }) if lenient => {
             warnings.push(ScopeWarning {
                 scope: input.to_owned(),
                 position,
@@ -209,7 +278,7 @@ pub(crate) fn parse_token(
             });
             Ok(Scope::Other(OpaqueScope::new(input)))
         }
-        Err((position, message)) => Err(scope_error(input, position, message)),
+        Err(problem) => Err(problem.into_error(input)),
     }
 }
 
@@ -245,7 +314,8 @@ fn parse_inner(
 fn parse_launch(input: &str) -> Result<LaunchScope, Problem> {
     // input starts with "launch/" or "launch?"
     if input.as_bytes().get(6) == Some(&b'?') {
-        return Err((
+        return Err(Problem::new(
+            ScopeErrorKind::InvalidLaunch,
             6,
             "a role needs a context type: launch/<type>?role=<uri>".into(),
         ));
@@ -255,13 +325,14 @@ fn parse_launch(input: &str) -> Result<LaunchScope, Problem> {
         Some(q) => (&rest[..q], Some(7 + q)),
         None => (rest, None),
     };
-    check_launch_type(ty).map_err(|(p, m)| (7 + p, m))?;
+    check_launch_type(ty).map_err(|e| e.shift(7))?;
     let role = match query {
         None => None,
         Some(q) => {
             let after = &input[q + 1..];
             let Some(v) = after.strip_prefix("role=") else {
-                return Err((
+                return Err(Problem::new(
+                    ScopeErrorKind::InvalidLaunch,
                     q + 1,
                     "only `role=<uri>` may follow a launch context type (CTX-04)".into(),
                 ));
@@ -289,8 +360,9 @@ fn parse_resource(
             check_type_name(rest).err()
         };
         return Err(match bad {
-            Some((p, m)) => (start + p, m),
-            None => (
+            Some(problem) => problem.shift(start),
+            None => Problem::new(
+                ScopeErrorKind::MissingPermissions,
                 input.len(),
                 "expected `.` and permissions (e.g. `.rs`) after the resource type".into(),
             ),
@@ -300,7 +372,7 @@ fn parse_resource(
     let resource_type = if ty == "*" {
         ResourceType::Any
     } else {
-        check_type_name(ty).map_err(|(p, m)| (start + p, m))?;
+        check_type_name(ty).map_err(|e| e.shift(start))?;
         ResourceType::Named(ty.to_owned())
     };
     let perm_start = start + dot + 1;
@@ -314,7 +386,8 @@ fn parse_resource(
         "write" => (Permissions::CREATE_UPDATE_DELETE, ScopeSyntax::V1),
         "*" => (Permissions::ALL, ScopeSyntax::V1),
         "" => {
-            return Err((
+            return Err(Problem::new(
+                ScopeErrorKind::MissingPermissions,
                 perm_start,
                 "empty permissions: expected letters from `cruds` or v1 `read`, `write`, `*`"
                     .into(),
@@ -328,7 +401,8 @@ fn parse_resource(
     let params = match query {
         None => Vec::new(),
         Some(q) if syntax == ScopeSyntax::V1 => {
-            return Err((
+            return Err(Problem::new(
+                ScopeErrorKind::InvalidParameter,
                 q,
                 "granular `?` parameters need v2 permission letters, not v1 read/write/*".into(),
             ));
@@ -356,7 +430,8 @@ fn parse_letters(
     let mut first_issue: Option<(usize, ScopeWarningKind, String)> = None;
     for (i, c) in letters.char_indices() {
         let Some(inter) = Interaction::from_letter(c) else {
-            return Err((
+            return Err(Problem::new(
+                ScopeErrorKind::UnknownPermission,
                 base + i,
                 format!(
                     "unknown permission `{c}`: expected c, r, u, d, s (in that order) or v1 read, write, *"
@@ -379,7 +454,11 @@ fn parse_letters(
         };
         if let Some((kind, msg)) = issue {
             if !lenient {
-                return Err((base + i, msg));
+                let kind = match kind {
+                    ScopeWarningKind::OutOfOrder => ScopeErrorKind::OutOfOrder,
+                    _ => ScopeErrorKind::RepeatedPermission,
+                };
+                return Err(Problem::new(kind, base + i, msg));
             }
             if first_issue.is_none() {
                 first_issue = Some((base + i, kind, msg));
