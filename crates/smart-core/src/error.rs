@@ -196,6 +196,8 @@ pub enum Document {
     LaunchContext,
     /// A stored token set.
     StoredToken,
+    /// A token-introspection response (RFC 7662 §2.2).
+    Introspection,
 }
 
 /// A parse failure: the document kind and a message that never quotes the input's values.

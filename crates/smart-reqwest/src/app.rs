@@ -2,10 +2,12 @@ use std::sync::Arc;
 
 use tokio::sync::{Mutex, MutexGuard};
 
+use smart_core::client_auth::ClientAuth;
 use smart_core::discovery::{Discovered, Discovery};
 use smart_core::entropy::{Entropy, SystemEntropy};
 use smart_core::error::IdTokenError;
 use smart_core::id_token::{IdTokenVerifier, UnverifiedIdTokenClaims, VerifiedIdTokenClaims};
+use smart_core::introspection::{self, Introspection, IntrospectionAuth, TokenTypeHint};
 use smart_core::launch::{
     AppConfig, AuthorizationRequest, Launch, LaunchFlow, PendingAuthorization,
 };
@@ -105,6 +107,77 @@ pub async fn refresh_token(
     let response = http.send(request).await?;
     smart_core::token::parse_token_response(&response, token_endpoint, crate::client::now())
         .map_err(Error::from)
+}
+
+/// Introspect `token` at `endpoint` (RFC 7662; SMART "Token Introspection", INTRO-01): one
+/// `POST` built by [`introspection_request`](smart_core::introspection::introspection_request),
+/// authenticated with the client's credentials or a bearer token (`auth`), with an optional
+/// `token_type_hint`. Find `endpoint` in discovery
+/// (`SmartConfiguration::introspection_endpoint`). The HTTP client enforces its own
+/// https/loopback policy on the endpoint.
+///
+/// An inactive, unknown, expired or revoked token is `Ok` with `active: false`, not an error.
+///
+/// # Errors
+/// [`smart_core::Error::OAuth`] for an OAuth error answer (e.g. 401 `invalid_client`; values
+/// this request sent are redacted from its texts), [`smart_core::Error::Http`] for another
+/// non-2xx status, [`smart_core::Error::Parse`] for a malformed answer,
+/// [`smart_core::Error::InsecureUrl`], client-authentication errors, transport errors.
+pub async fn introspect(
+    http: &HttpClient,
+    endpoint: &url::Url,
+    token: &str,
+    token_type_hint: Option<TokenTypeHint>,
+    auth: IntrospectionAuth<'_>,
+) -> Result<Introspection, Error> {
+    let request = introspection::introspection_request(
+        endpoint,
+        token,
+        token_type_hint,
+        auth,
+        true, // the HttpClient applies its own allow_insecure_http policy in `send`
+        crate::client::now(),
+        &SystemEntropy,
+    )?;
+    let response = http.send(request).await?;
+    introspection::parse_introspection_response(&response, endpoint)
+        .map_err(|e| Error::from(introspection::redact_sent_values(e, token, auth)))
+}
+
+/// Revoke `token` at `endpoint` (RFC 7009 §2), authenticated with `client_auth` as at the
+/// token endpoint, with an optional `token_type_hint`. Find `endpoint` in discovery
+/// (`SmartConfiguration::revocation_endpoint`; SMART defines no revocation profile). `Ok`
+/// also when the token was already invalid (RFC 7009 §2.2). Revoking a refresh token usually
+/// revokes its access tokens too.
+///
+/// # Errors
+/// [`smart_core::Error::OAuth`] (e.g. 400 `unsupported_token_type`, 401 `invalid_client`,
+/// 503 `temporarily_unavailable`), [`smart_core::Error::Http`] for another non-2xx status,
+/// [`smart_core::Error::InsecureUrl`], client-authentication errors, transport errors.
+pub async fn revoke(
+    http: &HttpClient,
+    endpoint: &url::Url,
+    token: &str,
+    token_type_hint: Option<TokenTypeHint>,
+    client_auth: &ClientAuth,
+) -> Result<(), Error> {
+    let request = introspection::revocation_request(
+        endpoint,
+        token,
+        token_type_hint,
+        client_auth,
+        true, // the HttpClient applies its own allow_insecure_http policy in `send`
+        crate::client::now(),
+        &SystemEntropy,
+    )?;
+    let response = http.send(request).await?;
+    introspection::parse_revocation_response(&response, endpoint).map_err(|e| {
+        Error::from(introspection::redact_sent_values(
+            e,
+            token,
+            IntrospectionAuth::Client(client_auth),
+        ))
+    })
 }
 
 /// Builder for [`SmartClient`].

@@ -42,7 +42,7 @@ mod store;
 
 pub use app::{
     RotationHook, SmartClient, SmartClientBuilder, begin_launch, complete_launch, discover,
-    refresh_token,
+    introspect, refresh_token, revoke,
 };
 pub use backend::BackendServicesAuth;
 pub use client::{HttpClient, HttpClientBuilder};

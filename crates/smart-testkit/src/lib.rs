@@ -32,7 +32,10 @@ pub fn sandbox_url() -> String {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
         let run = root.join("sandbox/.run");
         std::fs::create_dir_all(&run).expect("create sandbox/.run");
+        // `-o`: the lock is not inherited by the sandbox server that `start` leaves running
+        // (otherwise the next test binary would wait for it forever).
         let out = Command::new("flock")
+            .arg("-o")
             .arg(run.join("start.lock"))
             .arg(root.join("sandbox/start"))
             .output()

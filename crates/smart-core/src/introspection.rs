@@ -1,0 +1,498 @@
+//! Token introspection (RFC 7662; SMART App Launch §"Token Introspection", spec digest §8,
+//! requirement INTRO-01) and token revocation (RFC 7009; the IG defines only the
+//! `revocation_endpoint` discovery member).
+//!
+//! Sans-IO, like the rest of the crate: the `*_request` functions build an [`HttpRequest`],
+//! the `parse_*` functions read the [`HttpResponse`]. Find the endpoints in discovery
+//! ([`SmartConfiguration::introspection_endpoint`](crate::discovery::SmartConfiguration::introspection_endpoint),
+//! [`revocation_endpoint`](crate::discovery::SmartConfiguration::revocation_endpoint)).
+//!
+//! ```
+//! use smart_core::client_auth::ClientAuth;
+//! use smart_core::entropy::DeterministicEntropy;
+//! use smart_core::introspection::{
+//!     IntrospectionAuth, TokenTypeHint, introspection_request, parse_introspection_response,
+//! };
+//! use smart_core::{HttpResponse, UnixTime};
+//!
+//! # fn main() -> Result<(), smart_core::Error> {
+//! let endpoint = url::Url::parse("https://ehr.example.org/introspect").unwrap();
+//! let auth = ClientAuth::public("my-app");
+//! let req = introspection_request(
+//!     &endpoint,
+//!     "2YotnFZFEjr1zCsicMWpAA",
+//!     Some(TokenTypeHint::AccessToken),
+//!     IntrospectionAuth::Client(&auth),
+//!     false,
+//!     UnixTime::from_secs(1_700_000_000),
+//!     &DeterministicEntropy::new(1),
+//! )?;
+//! assert_eq!(
+//!     req.body,
+//!     b"token=2YotnFZFEjr1zCsicMWpAA&token_type_hint=access_token&client_id=my-app"
+//! );
+//! let answer = HttpResponse::new(200, r#"{"active":true,"patient":"Patient/456","scope":"patient/*.rs"}"#);
+//! let info = parse_introspection_response(&answer, &endpoint)?;
+//! assert!(info.active);
+//! assert_eq!(info.patient_id(), Some("456"));
+//! # Ok(()) }
+//! ```
+//!
+//! # Security
+//! The token being introspected or revoked travels only in the POST body; it is never part of
+//! an error or a `Debug` output. An OAuth error body may echo request values: pass errors
+//! through [`redact_sent_values`] before logging them (the adapters do).
+
+use crate::client_auth::ClientAuth;
+use crate::entropy::Entropy;
+use crate::error::{Document, Error, ParseError};
+use crate::flow::{HttpRequest, HttpResponse, check_url_security};
+use crate::secret::AccessToken;
+use crate::time::UnixTime;
+use crate::token::{FhirContextItem, parse_launch_context, parse_oauth_error};
+use serde_json::{Map, Value};
+use url::Url;
+
+/// The `token_type_hint` parameter (RFC 7662 §2.1, RFC 7009 §2.1; values registered in
+/// RFC 7009 §4.1.2). Only a hint: servers search all token types when it is wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenTypeHint {
+    /// `access_token`.
+    AccessToken,
+    /// `refresh_token`.
+    RefreshToken,
+}
+
+impl TokenTypeHint {
+    /// The value sent on the wire: `access_token` or `refresh_token`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AccessToken => "access_token",
+            Self::RefreshToken => "refresh_token",
+        }
+    }
+}
+
+/// How the caller authenticates to the introspection endpoint (INTRO-01).
+///
+/// SMART 2.0.0/2.1.0: clients SHOULD be able to authenticate with their client credentials;
+/// 2.2.0: servers SHALL (if the endpoint is protected) accept an appropriately-scoped SMART
+/// App or Backend Services bearer token. Not every server supports both (the local sandbox
+/// supports client credentials only).
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum IntrospectionAuth<'a> {
+    /// Client authentication exactly as at the token endpoint ([`ClientAuth::apply`]): public
+    /// clients send `client_id` in the body, symmetric clients HTTP Basic, asymmetric clients
+    /// a fresh `client_assertion` whose `aud` is the introspection endpoint URL.
+    Client(&'a ClientAuth),
+    /// `Authorization: Bearer <token>` (RFC 6750 §2.1; SMART 2.2.0), e.g. a Backend Services
+    /// token with the scope the server requires. No client credentials in the body.
+    Bearer(&'a AccessToken),
+}
+
+/// Build a token-introspection request (RFC 7662 §2.1): `POST endpoint` with
+/// `Content-Type: application/x-www-form-urlencoded`, `Accept: application/json` and the
+/// form body `token=…[&token_type_hint=…]`, followed by the client-authentication fields of
+/// `auth` (or an `Authorization: Bearer` header).
+///
+/// `token` is the token to inspect (an access or refresh token; pass
+/// [`AccessToken::secret`] / [`RefreshToken::secret`](crate::secret::RefreshToken::secret)).
+/// `now` (seconds since the epoch) and `entropy` are used only for a `private_key_jwt`
+/// assertion (`jti`, `exp = now + lifetime`).
+///
+/// # Errors
+/// [`Error::InsecureUrl`] when `endpoint` is not `https` (or loopback `http`, or any `http`
+/// with `allow_insecure_http`) or carries user info ([`check_url_security`]);
+/// [`Error::Config`] for an empty `token`; from [`ClientAuth::apply`]: [`Error::Config`],
+/// [`Error::Entropy`], [`Error::Key`].
+pub fn introspection_request(
+    endpoint: &Url,
+    token: &str,
+    token_type_hint: Option<TokenTypeHint>,
+    auth: IntrospectionAuth<'_>,
+    allow_insecure_http: bool,
+    now: UnixTime,
+    entropy: &dyn Entropy,
+) -> Result<HttpRequest, Error> {
+    let fields = token_fields(token, token_type_hint)?;
+    match auth {
+        IntrospectionAuth::Client(client_auth) => authenticated_post(
+            endpoint,
+            fields,
+            client_auth,
+            allow_insecure_http,
+            now,
+            entropy,
+        ),
+        IntrospectionAuth::Bearer(bearer) => {
+            check_url_security(endpoint, allow_insecure_http)?;
+            if bearer.secret().is_empty() {
+                return Err(Error::Config(
+                    "the introspection bearer token is empty".into(),
+                ));
+            }
+            let mut req = HttpRequest::post_form(
+                endpoint.clone(),
+                fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            );
+            req.headers.push((
+                "authorization".into(),
+                format!("Bearer {}", bearer.secret()),
+            ));
+            Ok(req)
+        }
+    }
+}
+
+/// Build a token-revocation request (RFC 7009 §2.1): `POST endpoint` with the form body
+/// `token=…[&token_type_hint=…]` and `client_auth` applied as at the token endpoint
+/// ([`ClientAuth::apply`]; a `private_key_jwt` assertion gets `aud` = the revocation endpoint
+/// URL). Revoking a refresh token normally revokes the access tokens of the same grant too
+/// (RFC 7009 §2.1, "SHOULD").
+///
+/// # Errors
+/// As [`introspection_request`] with [`IntrospectionAuth::Client`].
+pub fn revocation_request(
+    endpoint: &Url,
+    token: &str,
+    token_type_hint: Option<TokenTypeHint>,
+    client_auth: &ClientAuth,
+    allow_insecure_http: bool,
+    now: UnixTime,
+    entropy: &dyn Entropy,
+) -> Result<HttpRequest, Error> {
+    let fields = token_fields(token, token_type_hint)?;
+    authenticated_post(
+        endpoint,
+        fields,
+        client_auth,
+        allow_insecure_http,
+        now,
+        entropy,
+    )
+}
+
+fn token_fields(
+    token: &str,
+    token_type_hint: Option<TokenTypeHint>,
+) -> Result<Vec<(String, String)>, Error> {
+    if token.is_empty() {
+        return Err(Error::Config(
+            "the token to introspect or revoke is empty".into(),
+        ));
+    }
+    let mut fields = vec![("token".to_owned(), token.to_owned())];
+    if let Some(h) = token_type_hint {
+        fields.push(("token_type_hint".into(), h.as_str().into()));
+    }
+    Ok(fields)
+}
+
+fn authenticated_post(
+    endpoint: &Url,
+    mut fields: Vec<(String, String)>,
+    client_auth: &ClientAuth,
+    allow_insecure_http: bool,
+    now: UnixTime,
+    entropy: &dyn Entropy,
+) -> Result<HttpRequest, Error> {
+    check_url_security(endpoint, allow_insecure_http)?;
+    let mut headers = Vec::new();
+    client_auth.apply(&mut fields, &mut headers, endpoint, now, entropy)?;
+    let mut req = HttpRequest::post_form(
+        endpoint.clone(),
+        fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    req.headers.extend(headers);
+    Ok(req)
+}
+
+/// Remove values this client sent (the introspected or revoked `token`, a bearer token, a
+/// client secret) from an [`Error::OAuth`]'s server-supplied texts: some servers echo request
+/// values into `error_description`, and errors get logged. Values shorter than 8 characters
+/// are left alone. Other errors pass unchanged.
+pub fn redact_sent_values(e: Error, token: &str, auth: IntrospectionAuth<'_>) -> Error {
+    let mut sent = vec![token];
+    match auth {
+        IntrospectionAuth::Client(c) => sent.extend(c.client_secret_value()),
+        IntrospectionAuth::Bearer(b) => sent.push(b.secret()),
+    }
+    crate::token::redact_echoed_secrets(e, &sent)
+}
+
+/// An introspection response (RFC 7662 §2.2 plus the SMART members of spec digest §8).
+///
+/// When [`active`](Self::active) is `false` every other field is empty: RFC 7662 says an
+/// inactive answer carries no further information, so nothing else in it is trusted (or
+/// kept). Times are seconds since the epoch. `Debug` prints the names of
+/// [`extra`](Self::extra) members but not their values.
+#[derive(Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Introspection {
+    /// `active` (REQUIRED): whether the token is currently valid at this server.
+    pub active: bool,
+    /// `scope`: space-separated scopes of the token (SMART: SHALL). A JSON array of strings
+    /// is joined with spaces (like case B15). May use SMART v1 forms (`patient/*.read`).
+    pub scope: Option<String>,
+    /// `client_id` the token was issued to (SMART: SHALL).
+    pub client_id: Option<String>,
+    /// `username`: human-readable resource-owner identifier.
+    pub username: Option<String>,
+    /// `token_type`, e.g. `Bearer`.
+    pub token_type: Option<String>,
+    /// `exp`: expiry time (SMART: SHALL, consistent with `expires_in`).
+    pub exp: Option<UnixTime>,
+    /// `iat`: issue time.
+    pub iat: Option<UnixTime>,
+    /// `nbf`: not-before time.
+    pub nbf: Option<UnixTime>,
+    /// `sub`: subject (SMART: SHALL when an `id_token` was issued).
+    pub sub: Option<String>,
+    /// `aud`: a string or an array of strings, kept as JSON.
+    pub aud: Option<Value>,
+    /// `iss`: issuer (SMART: SHALL when an `id_token` was issued).
+    pub iss: Option<String>,
+    /// `jti`: token identifier.
+    pub jti: Option<String>,
+    /// `patient` launch context **as given**: an id (`"456"`, SMART 2.1.0+) or, from servers
+    /// built on the 2.0.0 example, a reference (`"Patient/456"`). See
+    /// [`patient_id`](Self::patient_id).
+    pub patient: Option<String>,
+    /// `encounter` launch context, as given.
+    pub encounter: Option<String>,
+    /// `fhirUser` (SMART: SHOULD when an `id_token` was issued), e.g.
+    /// `"https://ehr.example.org/fhir/Patient/123"` or a relative `"Practitioner/abc"`.
+    pub fhir_user: Option<String>,
+    /// `fhirContext` items (all published shapes; empty when absent).
+    pub fhir_context: Vec<FhirContextItem>,
+    /// Every other member (e.g. `intent`, `tenant`, `need_patient_banner`, vendor members),
+    /// with its original JSON value.
+    pub extra: Map<String, Value>,
+    /// What was lenient about parsing (e.g. a dropped `fhirContext` item).
+    pub warnings: Vec<String>,
+}
+
+impl std::fmt::Debug for Introspection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let extra: Vec<&str> = self.extra.keys().map(String::as_str).collect();
+        f.debug_struct("Introspection")
+            .field("active", &self.active)
+            .field("scope", &self.scope)
+            .field("client_id", &self.client_id)
+            .field("username", &self.username)
+            .field("token_type", &self.token_type)
+            .field("exp", &self.exp)
+            .field("iat", &self.iat)
+            .field("nbf", &self.nbf)
+            .field("sub", &self.sub)
+            .field("aud", &self.aud)
+            .field("iss", &self.iss)
+            .field("jti", &self.jti)
+            .field("patient", &self.patient)
+            .field("encounter", &self.encounter)
+            .field("fhir_user", &self.fhir_user)
+            .field("fhir_context", &self.fhir_context)
+            .field("extra", &extra)
+            .field("warnings", &self.warnings)
+            .finish()
+    }
+}
+
+impl Introspection {
+    /// The patient **id**: [`patient`](Self::patient) without a leading `Patient/` (the
+    /// 2.0.0 example's `"Patient/456"` → `"456"`; `"456"` stays `"456"`). `None` when absent
+    /// or when only `Patient/` is given.
+    pub fn patient_id(&self) -> Option<&str> {
+        let p = self.patient.as_deref()?;
+        let id = p.strip_prefix("Patient/").unwrap_or(p);
+        (!id.is_empty()).then_some(id)
+    }
+
+    /// Whether `scope` lists `scope` exactly (space-separated, case-sensitive).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope
+            .as_deref()
+            .is_some_and(|s| s.split_ascii_whitespace().any(|g| g == scope))
+    }
+
+    /// Whether the token is active and not expired at `now` (seconds since the epoch): `active`
+    /// and (`exp` absent or `now < exp`).
+    pub fn is_active_at(&self, now: UnixTime) -> bool {
+        self.active && self.exp.is_none_or(|exp| now < exp)
+    }
+}
+
+/// Members [`Introspection`] models itself (everything else goes to `extra`).
+const MODELLED: &[&str] = &[
+    "active",
+    "scope",
+    "client_id",
+    "username",
+    "token_type",
+    "exp",
+    "iat",
+    "nbf",
+    "sub",
+    "aud",
+    "iss",
+    "jti",
+    "patient",
+    "encounter",
+    "fhirUser",
+    "fhirContext",
+];
+
+fn intro_err(message: impl Into<String>) -> Error {
+    Error::Parse(ParseError::new(Document::Introspection, message))
+}
+
+fn opt_string(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, Error> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(intro_err(format!("`{field}` must be a string"))),
+    }
+}
+
+fn opt_time(obj: &Map<String, Value>, field: &str) -> Result<Option<UnixTime>, Error> {
+    let bad = || {
+        intro_err(format!(
+            "`{field}` must be a non-negative number of seconds"
+        ))
+    };
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(u) => Ok(Some(UnixTime::from_secs(u))),
+            None => match n.as_f64() {
+                Some(f) if (0.0..1.8e19).contains(&f) =>
+                {
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                    Ok(Some(UnixTime::from_secs(f as u64)))
+                }
+                _ => Err(bad()),
+            },
+        },
+        Some(_) => Err(bad()),
+    }
+}
+
+fn opt_scope(obj: &Map<String, Value>) -> Result<Option<String>, Error> {
+    match obj.get("scope") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Array(items)) => {
+            let mut parts = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    Value::String(s) => parts.extend(s.split_ascii_whitespace()),
+                    _ => return Err(intro_err("`scope` array must contain only strings")),
+                }
+            }
+            Ok(Some(parts.join(" ")))
+        }
+        Some(_) => Err(intro_err("`scope` must be a string")),
+    }
+}
+
+/// Parse an introspection answer (RFC 7662 §2.2, §2.3; SMART spec digest §8).
+///
+/// * 2xx with a JSON object whose `active` is `false` → `Introspection { active: false, .. }`
+///   with every other field empty (nothing else in an inactive answer is trusted).
+/// * 2xx with `active: true` → every member read; `patient`/`encounter`/`fhirContext` as in
+///   [`parse_launch_context`] (numeric ids become strings; bad `fhirContext` items dropped
+///   with a warning).
+/// * non-2xx with an RFC 6749 §5.2 error body (e.g. 401 `invalid_client`) → [`Error::OAuth`];
+///   otherwise [`Error::Http`] with `url` and the status.
+///
+/// # Errors
+/// As above, plus [`Error::Parse`] ([`Document::Introspection`]) when the 2xx body is not a
+/// JSON object, `active` is missing or not a boolean, or a modelled member has the wrong type
+/// (`exp`/`iat`/`nbf` not a non-negative number, `scope` neither a string nor an array of
+/// strings, `client_id`, `sub`, … not strings); [`Error::Parse`]
+/// ([`Document::LaunchContext`]) when `patient`/`encounter` is not an id. Errors carry no
+/// body text except the server's own OAuth error texts.
+pub fn parse_introspection_response(
+    resp: &HttpResponse,
+    url: &Url,
+) -> Result<Introspection, Error> {
+    if !resp.is_success() {
+        return Err(status_error(resp, url));
+    }
+    let obj = match serde_json::from_slice::<Value>(&resp.body) {
+        Ok(Value::Object(o)) => o,
+        Ok(_) => return Err(intro_err("the response is not a JSON object")),
+        Err(e) => {
+            return Err(Error::Parse(ParseError::from_json(
+                Document::Introspection,
+                &e,
+            )));
+        }
+    };
+    match obj.get("active") {
+        Some(Value::Bool(true)) => {}
+        Some(Value::Bool(false)) => return Ok(Introspection::default()),
+        None | Some(Value::Null) => return Err(intro_err("`active` is missing")),
+        Some(_) => return Err(intro_err("`active` must be a boolean")),
+    }
+    let context = parse_launch_context(&obj)?;
+    let extra = obj
+        .iter()
+        .filter(|(k, _)| !MODELLED.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let aud = match obj.get("aud") {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::String(_)) => Some(v.clone()),
+        Some(v @ Value::Array(items)) if items.iter().all(Value::is_string) => Some(v.clone()),
+        Some(_) => return Err(intro_err("`aud` must be a string or an array of strings")),
+    };
+    Ok(Introspection {
+        active: true,
+        scope: opt_scope(&obj)?,
+        client_id: opt_string(&obj, "client_id")?,
+        username: opt_string(&obj, "username")?,
+        token_type: opt_string(&obj, "token_type")?,
+        exp: opt_time(&obj, "exp")?,
+        iat: opt_time(&obj, "iat")?,
+        nbf: opt_time(&obj, "nbf")?,
+        sub: opt_string(&obj, "sub")?,
+        aud,
+        iss: opt_string(&obj, "iss")?,
+        jti: opt_string(&obj, "jti")?,
+        patient: context.patient,
+        encounter: context.encounter,
+        fhir_user: opt_string(&obj, "fhirUser")?,
+        fhir_context: context.fhir_context,
+        extra,
+        warnings: context.warnings,
+    })
+}
+
+/// Read a revocation answer (RFC 7009 §2.2): any 2xx → `Ok(())` (the server answers 200 also
+/// for a token that was invalid or already revoked, so `Ok` means "this token is not usable
+/// any more", not "it was valid"). The body is ignored.
+///
+/// # Errors
+/// Non-2xx with an RFC 6749 §5.2 error body → [`Error::OAuth`] (e.g. 400
+/// `unsupported_token_type`, 401 `invalid_client`, 503 `temporarily_unavailable`: retry
+/// later, RFC 7009 §2.2.1); otherwise [`Error::Http`] with `url` and the status.
+pub fn parse_revocation_response(resp: &HttpResponse, url: &Url) -> Result<(), Error> {
+    if resp.is_success() {
+        Ok(())
+    } else {
+        Err(status_error(resp, url))
+    }
+}
+
+fn status_error(resp: &HttpResponse, url: &Url) -> Error {
+    match parse_oauth_error(resp.status, &resp.body) {
+        Some(e) => Error::OAuth(e),
+        None => Error::Http {
+            url: url.to_string(),
+            status: resp.status,
+        },
+    }
+}
