@@ -906,6 +906,28 @@ pub fn refresh_request(
     )
 }
 
+/// Parse the answer to a [`refresh_request`] (REFR-02..REFR-04): as
+/// [`parse_token_response`], but any value this client sent (the refresh token, a client
+/// secret) that the server echoed into an OAuth error text is replaced by `[redacted]`.
+/// The caller merges a success into its token set ([`TokenResponse::merge_refresh`]).
+///
+/// # Errors
+/// [`Error::OAuth`] (e.g. `invalid_grant`), [`Error::Http`], [`Error::Parse`],
+/// [`Error::UnsupportedTokenType`].
+pub fn parse_refresh_response(
+    response: &HttpResponse,
+    token_endpoint: &Url,
+    now: UnixTime,
+    refresh_token: &RefreshToken,
+    client_auth: &ClientAuth,
+) -> Result<TokenResponse, Error> {
+    parse_token_response(response, token_endpoint, now).map_err(|e| {
+        let mut sent = vec![refresh_token.secret()];
+        sent.extend(client_auth.client_secret_value());
+        crate::token::redact_echoed_secrets(e, &sent)
+    })
+}
+
 /// Fuzz entry point: parse arbitrary bytes as a callback URL and as an EHR launch URL; must
 /// never panic.
 #[doc(hidden)]

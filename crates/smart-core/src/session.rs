@@ -9,9 +9,9 @@ use crate::client_auth::ClientAuth;
 use crate::entropy::Entropy;
 use crate::error::Error;
 use crate::flow::{Action, Flow, HttpResponse};
-use crate::launch::{AppConfig, refresh_request};
+use crate::launch::{AppConfig, parse_refresh_response, refresh_request};
 use crate::time::UnixTime;
-use crate::token::{TokenResponse, parse_token_response};
+use crate::token::TokenResponse;
 use crate::types::{ClientId, FhirBaseUrl};
 
 /// What a token store holds (the seed's `StoredToken`): an App Launch [`Session`] or a Backend
@@ -219,16 +219,14 @@ impl Flow for Session {
                 "handle_response called with no refresh in flight",
             ));
         }
-        let parsed = parse_token_response(&response, &self.token_endpoint, now).map_err(|e| {
-            let mut sent: Vec<&str> = self
-                .token
-                .refresh_token
-                .iter()
-                .map(|t| t.secret())
-                .collect();
-            sent.extend(self.client_auth.client_secret_value());
-            crate::token::redact_echoed_secrets(e, &sent)
-        });
+        let parsed = match self.token.refresh_token.as_ref() {
+            Some(rt) => {
+                parse_refresh_response(&response, &self.token_endpoint, now, rt, &self.client_auth)
+            }
+            None => Err(Error::Misuse(
+                "a refresh was in flight without a refresh token",
+            )),
+        };
         match parsed {
             Ok(new) => {
                 self.token = Arc::new(self.token.merge_refresh(new));

@@ -1659,3 +1659,24 @@ fn b16_resp_02_granted_scope_differs_from_the_request() {
     assert_eq!(t.scope.as_deref(), Some(requested));
     assert!(t.scope_inferred);
 }
+
+#[test]
+fn refr_parse_refresh_response_scrubs_an_echoed_refresh_token() {
+    use smart_core::client_auth::ClientAuth;
+    use smart_core::launch::parse_refresh_response;
+    use smart_core::secret::RefreshToken;
+    let rt = RefreshToken::new("refresh-token-value-echoed-back");
+    let body = r#"{"error":"invalid_grant","error_description":"unknown token refresh-token-value-echoed-back"}"#;
+    let err = parse_refresh_response(
+        &HttpResponse::new(400, body),
+        &Url::parse(TOKEN_URL).unwrap(),
+        T0,
+        &rt,
+        &ClientAuth::public("app-1"),
+    )
+    .unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("invalid_grant"), "{text}");
+    assert!(!text.contains("refresh-token-value-echoed-back"), "{text}");
+    assert!(text.contains("[redacted]"), "{text}");
+}

@@ -105,8 +105,14 @@ pub async fn refresh_token(
         &SystemEntropy,
     )?;
     let response = http.send(request).await?;
-    smart_core::token::parse_token_response(&response, token_endpoint, crate::client::now())
-        .map_err(Error::from)
+    smart_core::launch::parse_refresh_response(
+        &response,
+        token_endpoint,
+        crate::client::now(),
+        refresh_token,
+        &app.client_auth,
+    )
+    .map_err(Error::from)
 }
 
 /// Introspect `token` at `endpoint` (RFC 7662; SMART "Token Introspection", INTRO-01): one
