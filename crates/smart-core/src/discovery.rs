@@ -1156,10 +1156,10 @@ pub fn fuzz_smart_configuration(data: &[u8]) {
         let json = serde_json::to_vec(&d.config).expect("a parsed configuration serializes");
         let back: SmartConfiguration =
             serde_json::from_slice(&json).expect("a serialized configuration deserializes");
-        crate::token::assert_json_approx_eq(&back, &d.config, "configuration serde round trip");
+        crate::fuzzing::assert_json_approx_eq(&back, &d.config, "configuration serde round trip");
         let again =
             parse_smart_configuration(&json, &base, &url).expect("re-parse of serialized form");
-        crate::token::assert_json_approx_eq(&again.config, &d.config, "configuration re-parse");
+        crate::fuzzing::assert_json_approx_eq(&again.config, &d.config, "configuration re-parse");
     }
     let _ = parse_capability_statement(data, &base, &url);
 }

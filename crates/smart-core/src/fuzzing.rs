@@ -1,11 +1,13 @@
 //! Entry points shared by the `fuzz/` targets and the corpus-replay test. Not a stable API.
 #![doc(hidden)]
 
+use serde_json::Value;
+
+pub use crate::context::fuzz_launch_context as launch_context;
 pub use crate::discovery::fuzz_smart_configuration as smart_configuration;
 pub use crate::launch::fuzz_callback_url as callback_url;
+pub use crate::oauth_error::fuzz_oauth_error as oauth_error;
 pub use crate::scope::fuzz_scope as scope;
-pub use crate::token::fuzz_launch_context as launch_context;
-pub use crate::token::fuzz_oauth_error as oauth_error;
 pub use crate::token::fuzz_token_response as token_response;
 
 /// `id_token` handling: decode the claims, and verify against a JWKS taken from the same
@@ -56,3 +58,45 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("id_token", id_token),
     ("private_key", private_key),
 ];
+
+/// The storage form nests unknown members one or two levels deeper than the wire form, so a
+/// value already near serde_json's recursion limit (128) may not deserialize back.
+pub(crate) fn is_depth_limit(e: &serde_json::Error) -> bool {
+    e.to_string().contains("recursion limit")
+}
+
+/// Structural JSON equality where floats may differ in the last bits: serde_json (without its
+/// `float_roundtrip` feature) may re-read a printed `f64` one ulp off, so storage round trips
+/// of float-valued unknown members are compared approximately in the fuzz targets.
+pub(crate) fn json_approx_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+            match (x.as_f64(), y.as_f64()) {
+                (Some(x), Some(y)) => {
+                    x == y || (x - y).abs() <= f64::EPSILON * 4.0 * x.abs().max(y.abs())
+                }
+                _ => false,
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_approx_eq(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_approx_eq(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// Assert that two serializable values are equal up to float rounding (fuzz helper).
+pub(crate) fn assert_json_approx_eq<T: serde::Serialize>(a: &T, b: &T, what: &str) {
+    let (Ok(x), Ok(y)) = (serde_json::to_value(a), serde_json::to_value(b)) else {
+        panic!("{what}: value does not serialize");
+    };
+    assert!(
+        json_approx_eq(&x, &y),
+        "{what}: round trip changed the value"
+    );
+}

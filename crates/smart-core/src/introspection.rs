@@ -44,12 +44,13 @@
 //! through [`redact_sent_values`] before logging them (the adapters do).
 
 use crate::client_auth::ClientAuth;
+use crate::context::{FhirContextItem, parse_launch_context};
 use crate::entropy::Entropy;
 use crate::error::{Document, Error, ParseError};
 use crate::flow::{HttpRequest, HttpResponse, check_url_security};
+use crate::oauth_error::parse_oauth_error;
 use crate::secret::AccessToken;
 use crate::time::UnixTime;
-use crate::token::{FhirContextItem, parse_launch_context, parse_oauth_error};
 use serde_json::{Map, Value};
 use url::Url;
 
@@ -219,7 +220,7 @@ pub fn redact_sent_values(e: Error, token: &str, auth: IntrospectionAuth<'_>) ->
         IntrospectionAuth::Client(c) => sent.extend(c.client_secret_value()),
         IntrospectionAuth::Bearer(b) => sent.push(b.secret()),
     }
-    crate::token::redact_echoed_secrets(e, &sent)
+    crate::oauth_error::redact_echoed_secrets(e, &sent)
 }
 
 /// An introspection response (RFC 7662 §2.2 plus the SMART members of spec digest §8).

@@ -85,6 +85,7 @@
 pub mod assertion;
 pub mod backend;
 pub mod client_auth;
+pub mod context;
 pub mod discovery;
 pub mod entropy;
 pub mod error;
@@ -94,7 +95,9 @@ pub mod id_token;
 pub mod introspection;
 pub mod jwk;
 pub mod launch;
+pub mod oauth_error;
 pub mod pkce;
+pub mod refresh;
 pub mod scope;
 pub mod secret;
 pub mod session;

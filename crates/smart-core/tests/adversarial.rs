@@ -18,6 +18,7 @@ use serde_json::{Map, Value, json};
 use smart_core::assertion::JwsAlgorithm;
 use smart_core::backend::{BackendServices, BackendServicesConfig};
 use smart_core::client_auth::ClientAuth;
+use smart_core::context::parse_launch_context;
 use smart_core::discovery::{
     Capability, Discovery, SmartConfiguration, WarningKind, parse_capability_statement,
     parse_smart_configuration,
@@ -30,12 +31,11 @@ use smart_core::launch::{
     AppConfig, AuthorizationRequest, EhrLaunch, IssAllowList, Launch, LaunchFlow,
     PendingAuthorizations, authorize, parse_callback,
 };
+use smart_core::oauth_error::parse_oauth_error;
 use smart_core::scope::{Scope, ScopeSet};
 use smart_core::secret::{ClientSecret, IdToken, RefreshToken};
 use smart_core::session::Session;
-use smart_core::token::{
-    TokenResponse, parse_launch_context, parse_oauth_error, parse_token_response,
-};
+use smart_core::token::{TokenResponse, parse_token_response};
 use smart_core::{Action, ClientId, Error, FhirBaseUrl, Flow, HttpRequest, HttpResponse, UnixTime};
 use url::Url;
 

@@ -1663,7 +1663,7 @@ fn b16_resp_02_granted_scope_differs_from_the_request() {
 #[test]
 fn refr_parse_refresh_response_scrubs_an_echoed_refresh_token() {
     use smart_core::client_auth::ClientAuth;
-    use smart_core::launch::parse_refresh_response;
+    use smart_core::refresh::parse_refresh_response;
     use smart_core::secret::RefreshToken;
     let rt = RefreshToken::new("refresh-token-value-echoed-back");
     let body = r#"{"error":"invalid_grant","error_description":"unknown token refresh-token-value-echoed-back"}"#;

@@ -2,12 +2,11 @@
 //! real-server recordings, acceptance cases B13, B15, B16, B19, B27.
 
 use serde_json::{Value, json};
+use smart_core::context::{FhirContextItem, LaunchContext, parse_launch_context};
 use smart_core::error::{Document, OAuthError, ParseError};
+use smart_core::oauth_error::parse_oauth_error;
 use smart_core::secret::RefreshToken;
-use smart_core::token::{
-    FhirContextItem, LaunchContext, TokenResponse, parse_launch_context, parse_oauth_error,
-    parse_token_response,
-};
+use smart_core::token::{TokenResponse, parse_token_response};
 use smart_core::{Error, HttpResponse, UnixTime};
 use url::Url;
 

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, MutexGuard};
 
 use smart_core::client_auth::ClientAuth;
+use smart_core::context::FhirContextItem;
 use smart_core::discovery::{Discovered, Discovery};
 use smart_core::entropy::{Entropy, SystemEntropy};
 use smart_core::error::IdTokenError;
@@ -13,7 +14,7 @@ use smart_core::launch::{
 };
 use smart_core::secret::{AuthorizationHeader, IdToken};
 use smart_core::session::{Session, StoredToken};
-use smart_core::token::{FhirContextItem, TokenResponse};
+use smart_core::token::TokenResponse;
 use smart_core::{FhirBaseUrl, Flow};
 
 use crate::store::{InMemoryTokenStore, TokenStore};
@@ -95,7 +96,7 @@ pub async fn refresh_token(
     scope: Option<&str>,
 ) -> Result<TokenResponse, Error> {
     let now = crate::client::now();
-    let request = smart_core::launch::refresh_request(
+    let request = smart_core::refresh::refresh_request(
         &app.client_auth,
         token_endpoint,
         refresh_token,
@@ -105,7 +106,7 @@ pub async fn refresh_token(
         &SystemEntropy,
     )?;
     let response = http.send(request).await?;
-    smart_core::launch::parse_refresh_response(
+    smart_core::refresh::parse_refresh_response(
         &response,
         token_endpoint,
         crate::client::now(),

@@ -233,7 +233,7 @@ async fn refresh_rotates_reports_to_the_hook_and_keeps_context() {
         // The premise: the sandbox's refresh response itself carries no launch context.
         let raw = http
             .send(
-                smart_core::launch::refresh_request(
+                smart_core::refresh::refresh_request(
                     &app.client_auth,
                     &stored.token_endpoint,
                     &new_rt,
