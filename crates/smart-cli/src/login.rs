@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use smart_core::client_auth::{BasicEncoding, ClientAuth};
-use smart_core::entropy::SystemEntropy;
 use smart_core::launch::{AppConfig, EhrLaunch, Launch};
 use smart_core::secret::ClientSecret;
-use smart_core::session::{Session, StoredToken};
+use smart_core::session::Session;
+use smart_core::store::StoredToken;
 use smart_core::token::TokenResponse;
 use smart_core::{ClientId, FhirBaseUrl};
 use smart_ureq::{HttpClient, SmartClient};
@@ -86,7 +86,7 @@ pub(crate) fn login(args: &LoginArgs<'_>) -> CliResult {
         .allow_insecure_http(args.allow_insecure_http);
     let http = HttpClient::builder()
         .allow_insecure_http(args.allow_insecure_http)
-        .build();
+        .build()?;
     let request = smart_ureq::begin_launch(&http, &app, launch)?;
     eprintln!("Open this URL in a browser to sign in:\n{}", request.url);
     if !args.no_browser && open::that_detached(request.url.as_str()).is_err() {
@@ -160,10 +160,14 @@ pub(crate) fn refresh(
     })?;
     let app = AppConfig::new(client_auth(client)?, "http://127.0.0.1/callback", "")?
         .allow_insecure_http(allow_insecure_http);
-    let session = Session::from_stored(&app, stored, Arc::new(SystemEntropy))?;
+    let session = Session::from_stored(
+        &app,
+        stored,
+        smart_core::UnixTime::from(std::time::SystemTime::now()),
+    )?;
     let http = HttpClient::builder()
         .allow_insecure_http(allow_insecure_http)
-        .build();
+        .build()?;
     let smart = SmartClient::builder(session).http(http).build()?;
     let result = smart.refresh(scope);
     // Persist whatever the refresh left (a rotated token set, or a dropped refresh token).

@@ -432,8 +432,8 @@ fn discover(fhir_base: &str, allow_insecure_http: bool) -> CliResult {
     let base = FhirBaseUrl::new(fhir_base)?;
     let http = HttpClient::builder()
         .allow_insecure_http(allow_insecure_http)
-        .build();
-    let discovered = http.run(&mut Discovery::new(base))?;
+        .build()?;
+    let discovered = http.run(Discovery::new(base).allow_insecure_http(allow_insecure_http))?;
     print_json(&serde_json::to_value(&discovered.config)?)?;
     eprintln!("source: {:?} ({})", discovered.source, discovered.url);
     for w in &discovered.warnings {

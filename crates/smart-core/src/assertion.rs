@@ -216,7 +216,7 @@ pub fn client_assertion(
         }
     }
     if let Some(jku) = claims.jku {
-        let ok = url::Url::parse(jku).is_ok_and(|u| crate::flow::is_secure_or_loopback(&u));
+        let ok = url::Url::parse(jku).is_ok_and(|u| crate::http::is_secure_or_loopback(&u));
         if !ok {
             return Err(Error::Config(format!(
                 "client assertion `jku` must be the registered https JWKS URL, got `{jku}`"

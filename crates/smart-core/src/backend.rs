@@ -1,30 +1,21 @@
-//! SMART Backend Services (spec digest §4; SMART App Launch "Backend Services"):
-//! `client_credentials` with a signed `client_assertion`, and the access-token cache.
+//! SMART Backend Services (SMART App Launch §"Backend Services"): `client_credentials` with a
+//! signed `client_assertion` (RFC 7523), and the access-token cache.
 //!
-//! [`BackendServices`] is a [`Flow`] whose output is the current access token. Polled with a
-//! warm cache it answers [`Action::Ready`] at once; on a cold cache, or when the token is within
-//! the skew window of its expiry, it asks the driver to send a token request (after a
-//! discovery request when no [`SmartConfiguration`] was supplied). Each token request carries
-//! a freshly signed assertion with a new `jti` (case B24), so a retried request never replays
-//! one.
+//! [`BackendServices`] is a token-source [`Flow`] whose output is the current token
+//! ([`CachedToken`]). Polled with a fresh token it answers [`Action::Ready`] at once; on a cold
+//! cache it discovers the token endpoint (unless a [`SmartConfiguration`] was supplied) and
+//! requests a token; inside the skew window before expiry one caller renews it while the
+//! others keep using the still-valid token. Each token request carries a freshly signed
+//! assertion with a new `jti`, so a retried request never replays one. Failures are retried
+//! and backed off as [`crate::retry`] describes; a store, when configured, is consulted and
+//! updated as [`crate::store`] describes.
 //!
 //! ```text
-//!                 ┌──────── poll: no config ────────┐
-//!                 ▼                                 │
-//!   ┌─────────────────────┐  Ready(config)   ┌──────┴──────┐
-//!   │ Discovering          ├────────────────▶│    Idle     │◀── invalidate() / abort()
-//!   │ (Discovery flow)     │                 │ (no token)  │
-//!   └─────────────────────┘                  └──────┬──────┘
-//!                                      poll: Send(token request, fresh assertion)
-//!                                                   ▼
-//!                                          ┌────────────────┐  error → Idle, Err
-//!                                          │ AwaitingToken  ├──────────────────────▶
-//!                                          └───────┬────────┘
-//!                                        2xx token │
-//!                                                  ▼
-//!                                          ┌────────────────┐ poll within skew of expiry
-//!                                          │    Cached      ├──────▶ Send(token request)
-//!                                          └────────────────┘ poll otherwise → Ready(token)
+//!   cold ──poll──▶ [GET smart-configuration] ──▶ [store: Get / lease] ──▶ POST token
+//!     ▲                                                                     │ 2xx
+//!     │ invalidate (401)                                                   ▼
+//!     └──────────── fresh: Ready(token) ◀── [store: Set / release] ◀── cached
+//!                   skew window: one caller renews, others Ready(still-valid token)
 //! ```
 
 use std::sync::Arc;
@@ -37,11 +28,18 @@ use crate::assertion::{
 use crate::client_auth::ClientAuth;
 use crate::discovery::{Discovered, Discovery, SmartConfiguration};
 use crate::entropy::Entropy;
-use crate::error::Error;
-use crate::flow::{Action, Flow, HttpRequest, HttpResponse, check_url_security};
+use crate::error::{Error, TransportError};
+use crate::flow::{Action, Flow};
+use crate::http::{HttpRequest, HttpResponse, check_url_security};
+use crate::request::{Outgoing, authenticated_post};
+use crate::retry::RetryPolicy;
+use crate::source::{CachedToken, Engine, Fetcher, TokenSource};
+use crate::store::{LeaseConfig, StoreEvent, StoreResult, StoredToken};
 use crate::time::UnixTime;
 use crate::token::{TokenResponse, parse_token_response};
 use crate::types::{ClientId, FhirBaseUrl};
+
+pub use crate::store::CacheKey;
 
 /// Default refresh skew: a cached token is renewed this many **seconds** before it expires.
 pub const DEFAULT_CLOCK_SKEW_SECS: u64 = 30;
@@ -77,6 +75,9 @@ pub struct BackendServicesConfig {
     pub jku: Option<String>,
     /// Allow plain `http://` endpoints on non-loopback hosts (never do this in production).
     pub allow_insecure_http: bool,
+    /// Retries within a token request and backoff between failed ones (see
+    /// [`crate::retry`]).
+    pub retry: RetryPolicy,
 }
 
 impl BackendServicesConfig {
@@ -99,6 +100,7 @@ impl BackendServicesConfig {
             assertion_lifetime_secs: DEFAULT_ASSERTION_LIFETIME_SECS,
             jku: None,
             allow_insecure_http: false,
+            retry: RetryPolicy::default(),
         }
     }
 
@@ -143,69 +145,226 @@ impl BackendServicesConfig {
         self.allow_insecure_http = allow;
         self
     }
-}
 
-/// The token cache key: `(token endpoint, client_id, scope)`. Two configurations that differ
-/// in any of the three never share a cached token.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct CacheKey {
-    /// The exact token endpoint URL.
-    pub token_endpoint: String,
-    /// The `client_id`.
-    pub client_id: String,
-    /// The requested scope string, normalised to single spaces.
-    pub scope: String,
-}
-
-impl std::fmt::Display for CacheKey {
-    /// A string form for external token stores: `smart-bs:{endpoint} {client_id} {scope}`
-    /// with each part percent-encoded so no part can forge another.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let enc = |s: &str| {
-            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-        };
-        write!(
-            f,
-            "smart-bs:{}:{}:{}",
-            enc(&self.token_endpoint),
-            enc(&self.client_id),
-            enc(&self.scope)
-        )
+    /// Use `policy` for retries and backoff.
+    #[must_use]
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
     }
 }
 
+/// The `client_credentials` part of the token source: discovery, the token request.
 #[derive(Debug)]
-enum InFlight {
-    None,
-    Discovery,
-    Token { token_url: Url },
-}
-
-/// The Backend Services state machine (a [`Flow`] with output `Arc<TokenResponse>`): a
-/// single-token cache with a skew window, discovery on first use, and invalidation.
-///
-/// Drive it with [`Flow::poll`] each time a token is needed: a fresh cached token is returned
-/// without any request. Call [`invalidate`](Self::invalidate) when the resource server
-/// answers 401.
-#[derive(Debug)]
-pub struct BackendServices {
+struct ClientCredentials {
     config: BackendServicesConfig,
     client_auth: ClientAuth,
-    entropy: Arc<dyn Entropy>,
     smart_configuration: Option<SmartConfiguration>,
     discovery: Option<Discovery>,
     discovered: Option<Discovered>,
-    in_flight: InFlight,
-    /// A discovery fallback request prepared in `handle_response`, sent by the next `poll`.
-    queued: Option<HttpRequest>,
-    cached: Option<Arc<TokenResponse>>,
-    /// A token was just received: the next `poll` hands it out even if it is already inside
-    /// the skew window (e.g. `expires_in: 0`), so a driver loop cannot request tokens forever.
-    deliver_once: bool,
+    store_key: Option<String>,
+}
+
+impl ClientCredentials {
+    fn scope(&self) -> String {
+        self.config
+            .scope
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn cache_key(&self) -> Option<CacheKey> {
+        self.smart_configuration.as_ref().map(|sc| CacheKey {
+            token_endpoint: sc.token_endpoint.as_str().to_owned(),
+            client_id: self.config.client_id.as_str().to_owned(),
+            scope: self.scope(),
+        })
+    }
+
+    fn accept_discovery(&mut self, discovered: Discovered) -> Result<(), Error> {
+        check_url_security(
+            &discovered.config.token_endpoint,
+            self.config.allow_insecure_http,
+        )?;
+        self.smart_configuration = Some(discovered.config.clone());
+        self.discovered = Some(discovered);
+        Ok(())
+    }
+
+    fn discovery(&mut self) -> Result<&mut Discovery, Error> {
+        if self.discovery.is_none() {
+            let base = self
+                .config
+                .fhir_base
+                .clone()
+                .ok_or_else(|| Error::Config("no FHIR base URL to discover from".into()))?;
+            self.discovery =
+                Some(Discovery::new(base).allow_insecure_http(self.config.allow_insecure_http));
+        }
+        self.discovery
+            .as_mut()
+            .ok_or(Error::Misuse("discovery not started"))
+    }
+}
+
+impl Fetcher for ClientCredentials {
+    fn setup_request(&mut self, now: UnixTime) -> Result<Option<HttpRequest>, Error> {
+        if self.smart_configuration.is_some() {
+            return Ok(None);
+        }
+        let step = self.discovery()?.poll(now);
+        match step {
+            Ok(Action::Send(req)) => Ok(Some(req)),
+            Ok(Action::Ready(discovered)) => {
+                self.discovery = None;
+                self.accept_discovery(discovered)?;
+                Ok(None)
+            }
+            Ok(Action::Store(_) | Action::WaitUntil(_) | Action::WaitForFlight) => {
+                self.discovery = None;
+                Err(Error::Misuse(
+                    "discovery asked for an action it never emits",
+                ))
+            }
+            Err(e) => {
+                self.discovery = None;
+                Err(e)
+            }
+        }
+    }
+
+    fn setup_response(&mut self, response: HttpResponse, now: UnixTime) -> Result<(), Error> {
+        let result = self.discovery()?.handle_response(response, now);
+        if result.is_err() {
+            self.discovery = None;
+        }
+        result
+    }
+
+    fn setup_transport_error(&mut self, error: TransportError, now: UnixTime) -> Error {
+        let e = match self.discovery() {
+            Ok(d) => d
+                .handle_transport_error(error, now)
+                .err()
+                .unwrap_or(Error::Misuse("discovery ignored a transport error")),
+            Err(e) => e,
+        };
+        self.discovery = None;
+        e
+    }
+
+    fn setup_abort(&mut self) {
+        if let Some(d) = self.discovery.as_mut() {
+            d.abort();
+        }
+    }
+
+    fn store_key(&self) -> Option<String> {
+        self.store_key
+            .clone()
+            .or_else(|| self.cache_key().map(|k| k.to_string()))
+    }
+
+    fn precheck(&self, _current: Option<&TokenResponse>) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn fetch(
+        &mut self,
+        _current: Option<&TokenResponse>,
+        now: UnixTime,
+        entropy: &dyn Entropy,
+    ) -> Result<Outgoing, Error> {
+        let sc = self
+            .smart_configuration
+            .as_ref()
+            .ok_or(Error::Misuse("no SMART configuration after discovery"))?;
+        let fields = vec![
+            ("grant_type".into(), GRANT_TYPE_CLIENT_CREDENTIALS.into()),
+            ("scope".into(), self.scope()),
+        ];
+        authenticated_post(
+            &self.client_auth,
+            &sc.token_endpoint,
+            fields,
+            &[],
+            self.config.allow_insecure_http,
+            now,
+            entropy,
+        )
+    }
+
+    fn fetch_url(&self) -> Option<Url> {
+        self.smart_configuration
+            .as_ref()
+            .map(|sc| sc.token_endpoint.clone())
+    }
+
+    fn fetched(
+        &mut self,
+        response: &HttpResponse,
+        _current: Option<&TokenResponse>,
+        now: UnixTime,
+    ) -> Result<TokenResponse, Error> {
+        let url = self
+            .fetch_url()
+            .ok_or(Error::Misuse("no token endpoint after discovery"))?;
+        parse_token_response(response, &url, now)
+    }
+
+    fn failed(
+        &mut self,
+        _error: &Error,
+        _current: Option<&TokenResponse>,
+    ) -> Option<TokenResponse> {
+        None
+    }
+
+    fn flight_over(&mut self) {}
+
+    fn stored(&self, token: &TokenResponse) -> Option<StoredToken> {
+        Some(StoredToken {
+            fhir_base: self.config.fhir_base.clone(),
+            token_endpoint: self.fetch_url()?,
+            client_id: self.config.client_id.clone(),
+            token: token.clone(),
+        })
+    }
+
+    fn adopt(
+        &self,
+        stored: StoredToken,
+        _current: Option<&TokenResponse>,
+    ) -> Result<TokenResponse, &'static str> {
+        let endpoint = self
+            .fetch_url()
+            .ok_or("the token endpoint is not known yet")?;
+        if stored.belongs_to(&endpoint, &self.config.client_id) {
+            Ok(stored.token)
+        } else {
+            Err("it was issued by another token endpoint or to another client_id")
+        }
+    }
+
+    fn store_ttl_secs(&self, token: &CachedToken, now: UnixTime) -> Option<u64> {
+        token.usable_until().map(|u| now.secs_until(u).max(1))
+    }
+}
+
+/// The Backend Services token source: a token-source [`Flow`] with output
+/// [`Arc<CachedToken>`]. See the [module docs](self).
+///
+/// Poll it each time a token is needed: a fresh token is returned without a request. Call
+/// [`invalidate`](Self::invalidate) when the resource server answers 401.
+#[derive(Debug)]
+pub struct BackendServices {
+    engine: Engine<ClientCredentials>,
 }
 
 impl BackendServices {
-    /// Validate `config` and build the machine. `entropy` supplies every `jti`.
+    /// Validate `config` and build the token source. `entropy` supplies every `jti` (and the
+    /// jitter of retry delays).
     ///
     /// # Errors
     /// [`Error::Config`] when the assertion lifetime is 0 or over 300 s, neither a FHIR base
@@ -241,245 +400,153 @@ impl BackendServices {
             assertion_lifetime_secs: config.assertion_lifetime_secs,
             jku: config.jku.clone(),
         };
-        Ok(Self {
+        let skew = config.clock_skew_secs;
+        let policy = config.retry;
+        let fetcher = ClientCredentials {
             config,
             client_auth,
-            entropy,
             smart_configuration,
             discovery: None,
             discovered: None,
-            in_flight: InFlight::None,
-            queued: None,
-            cached: None,
-            deliver_once: false,
-        })
+            store_key: None,
+        };
+        let mut engine = Engine::new(fetcher, entropy, skew);
+        engine.policy = policy;
+        Ok(Self { engine })
+    }
+
+    /// Consult and update a token store (see [`crate::store`]): load a stored token once the
+    /// token endpoint is known, save every new token, delete a rejected one. `key` defaults
+    /// to the [`CacheKey`] string. With `lease` enabled, processes sharing the store take
+    /// turns fetching.
+    #[must_use]
+    pub fn with_store(mut self, key: Option<String>, lease: LeaseConfig) -> Self {
+        self.set_store(key, lease);
+        self
+    }
+
+    /// [`with_store`](Self::with_store) in place.
+    pub fn set_store(&mut self, key: Option<String>, lease: LeaseConfig) {
+        self.engine.fetcher.store_key = key;
+        self.engine.set_store(lease, false);
     }
 
     /// The configuration in use.
     pub fn config(&self) -> &BackendServicesConfig {
-        &self.config
+        &self.engine.fetcher.config
     }
 
     /// The SMART configuration, once supplied or discovered.
     pub fn smart_configuration(&self) -> Option<&SmartConfiguration> {
-        self.smart_configuration.as_ref()
+        self.engine.fetcher.smart_configuration.as_ref()
     }
 
     /// The discovery result (with its warnings and source), when discovery ran.
     pub fn discovered(&self) -> Option<&Discovered> {
-        self.discovered.as_ref()
+        self.engine.fetcher.discovered.as_ref()
     }
 
     /// The cache key, once the token endpoint is known.
     pub fn cache_key(&self) -> Option<CacheKey> {
-        self.smart_configuration.as_ref().map(|sc| CacheKey {
-            token_endpoint: sc.token_endpoint.as_str().to_owned(),
-            client_id: self.config.client_id.as_str().to_owned(),
-            scope: self
-                .config
-                .scope
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" "),
-        })
+        self.engine.fetcher.cache_key()
     }
 
-    /// The cached token response, fresh or not.
-    pub fn cached(&self) -> Option<&Arc<TokenResponse>> {
-        self.cached.as_ref()
+    /// The key this source stores its token under (the explicit one, else the
+    /// [`CacheKey`] string), once known.
+    pub fn store_key(&self) -> Option<String> {
+        self.engine.fetcher.store_key()
     }
 
-    /// Put a previously stored token into the cache (e.g. loaded from a token store). It is
+    /// The cached token, fresh or not.
+    pub fn cached(&self) -> Option<&Arc<CachedToken>> {
+        self.engine.cached()
+    }
+
+    /// Put a token received at `now` into the cache (e.g. one you stored yourself). It is
     /// used only while it is outside the skew window.
-    pub fn restore(&mut self, token: Arc<TokenResponse>) {
-        self.cached = Some(token);
-        self.deliver_once = false;
+    pub fn restore(&mut self, token: TokenResponse, now: UnixTime) {
+        self.engine.restore(token, now);
     }
 
-    /// Forget the cached token: the resource server answered 401, or the caller wants a new
-    /// one. The next [`poll`](Flow::poll) requests a token.
+    /// The resource server rejected the cached token (401): it is never handed out again and
+    /// the next [`poll`](Flow::poll) requests a new one (deleting the stored copy first, with
+    /// a store).
     pub fn invalidate(&mut self) {
-        self.cached = None;
-        self.deliver_once = false;
+        self.engine.invalidate();
     }
 
-    /// When the cached token should be renewed (`expires_at - skew`), if one is cached and
-    /// its lifetime is known. (quinn's `poll_timeout` analogue.)
+    /// When the cached token will be renewed (its expiry minus the skew), if one is cached
+    /// and its lifetime is known.
     pub fn next_refresh_at(&self) -> Option<UnixTime> {
-        let t = self.cached.as_ref()?;
-        let expires_at = t.expires_at?;
-        Some(expires_at.minus_secs(self.effective_skew(t)))
+        self.engine
+            .cached()
+            .filter(|c| c.usable_until().is_some())
+            .map(|c| c.fresh_until())
     }
 
-    /// Whether a request is in flight (the driver owes a response or an abort).
-    pub fn is_awaiting_response(&self) -> bool {
-        !matches!(self.in_flight, InFlight::None)
+    /// Whether a flight (getting a new token) is in progress.
+    pub fn is_fetching(&self) -> bool {
+        self.engine.in_flight()
     }
 
-    /// The skew for this token: the configured skew, but at most half the token's lifetime,
-    /// so a token that lives less than twice the skew is still reused.
-    fn effective_skew(&self, t: &TokenResponse) -> u64 {
-        match t.expires_in {
-            Some(lifetime) => self.config.clock_skew_secs.min(lifetime / 2),
-            None => self.config.clock_skew_secs,
-        }
+    /// What happened with the store since the last call (failures, ignored entries), for the
+    /// driver to report.
+    pub fn take_store_events(&mut self) -> Vec<StoreEvent> {
+        self.engine.take_events()
     }
 
-    fn accept_discovery(&mut self, discovered: Discovered) -> Result<(), Error> {
-        check_url_security(
-            &discovered.config.token_endpoint,
-            self.config.allow_insecure_http,
-        )?;
-        self.smart_configuration = Some(discovered.config.clone());
-        self.discovered = Some(discovered);
-        Ok(())
-    }
-
-    fn fresh_cached(&self, now: UnixTime) -> Option<Arc<TokenResponse>> {
-        let t = self.cached.as_ref()?;
-        match self.next_refresh_at() {
-            // No expiry known: valid until the resource server says otherwise (401).
-            None if t.expires_at.is_none() => Some(t.clone()),
-            Some(refresh_at) if now < refresh_at => Some(t.clone()),
-            _ => None,
-        }
-    }
-
-    fn token_request(&self, sc: &SmartConfiguration, now: UnixTime) -> Result<HttpRequest, Error> {
-        let token_url = sc.token_endpoint.clone();
-        check_url_security(&token_url, self.config.allow_insecure_http)?;
-        let mut fields: Vec<(String, String)> = vec![
-            ("grant_type".into(), GRANT_TYPE_CLIENT_CREDENTIALS.into()),
-            (
-                "scope".into(),
-                self.config
-                    .scope
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
-        ];
-        let mut headers = Vec::new();
-        self.client_auth.apply(
-            &mut fields,
-            &mut headers,
-            &token_url,
-            now,
-            self.entropy.as_ref(),
-        )?;
-        let mut req = HttpRequest::post_form(
-            token_url,
-            fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        );
-        req.headers.extend(headers);
-        Ok(req)
+    /// Whether a new token arrived since the last call (take-once).
+    pub fn take_new_token(&mut self) -> bool {
+        self.engine.take_refreshed()
     }
 }
 
 impl Flow for BackendServices {
-    type Output = Arc<TokenResponse>;
+    type Output = Arc<CachedToken>;
 
     fn poll(&mut self, now: UnixTime) -> Result<Action<Self::Output>, Error> {
-        if self.is_awaiting_response() {
-            return Err(Error::Misuse("poll called while a request is in flight"));
-        }
-        if std::mem::take(&mut self.deliver_once) {
-            if let Some(t) = &self.cached {
-                return Ok(Action::Ready(t.clone()));
-            }
-        }
-        if let Some(req) = self.queued.take() {
-            // The discovery fallback request prepared by `handle_response`.
-            self.in_flight = InFlight::Discovery;
-            return Ok(Action::Send(req));
-        }
-        if let Some(t) = self.fresh_cached(now) {
-            return Ok(Action::Ready(t));
-        }
-        if self.smart_configuration.is_none() {
-            let discovery = match self.discovery.as_mut() {
-                Some(d) => d,
-                None => {
-                    let base =
-                        self.config.fhir_base.clone().ok_or_else(|| {
-                            Error::Config("no FHIR base URL to discover from".into())
-                        })?;
-                    self.discovery.insert(Discovery::new(base))
-                }
-            };
-            match discovery.poll(now) {
-                Ok(Action::Send(req)) => {
-                    self.in_flight = InFlight::Discovery;
-                    return Ok(Action::Send(req));
-                }
-                Ok(Action::Ready(discovered)) => {
-                    self.discovery = None;
-                    self.accept_discovery(discovered)?;
-                }
-                Err(e) => {
-                    self.discovery = None;
-                    return Err(e);
-                }
-            }
-        }
-        let Some(sc) = self.smart_configuration.as_ref() else {
-            return Err(Error::Misuse("no SMART configuration after discovery"));
-        };
-        let req = self.token_request(sc, now)?;
-        self.in_flight = InFlight::Token {
-            token_url: req.url.clone(),
-        };
-        Ok(Action::Send(req))
+        self.engine.poll(now, false)
     }
 
     fn handle_response(&mut self, response: HttpResponse, now: UnixTime) -> Result<(), Error> {
-        match std::mem::replace(&mut self.in_flight, InFlight::None) {
-            InFlight::None => Err(Error::Misuse(
-                "handle_response called with no request in flight",
-            )),
-            InFlight::Discovery => {
-                let Some(d) = self.discovery.as_mut() else {
-                    return Err(Error::Misuse(
-                        "discovery response without a discovery in progress",
-                    ));
-                };
-                // Finish discovery here (not in the next poll), so the driver sees the token
-                // endpoint, and so the cache key, before the token request is built: a token
-                // store can then be consulted in between.
-                let step = d.handle_response(response, now).and_then(|()| d.poll(now));
-                match step {
-                    Ok(Action::Ready(discovered)) => {
-                        self.discovery = None;
-                        self.accept_discovery(discovered)
-                    }
-                    Ok(Action::Send(fallback)) => {
-                        self.queued = Some(fallback);
-                        Ok(())
-                    }
-                    Err(e) => {
-                        self.discovery = None;
-                        Err(e)
-                    }
-                }
-            }
-            InFlight::Token { token_url } => {
-                let token = parse_token_response(&response, &token_url, now)?;
-                self.cached = Some(Arc::new(token));
-                self.deliver_once = true;
-                Ok(())
-            }
-        }
+        self.engine.handle_response(response, now)
+    }
+
+    fn handle_transport_error(
+        &mut self,
+        error: TransportError,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        self.engine.handle_transport_error(error, now)
+    }
+
+    fn handle_store(&mut self, result: StoreResult, now: UnixTime) -> Result<(), Error> {
+        self.engine.handle_store(result, now)
     }
 
     fn abort(&mut self) {
-        // A dropped queued fallback leaves the inner discovery "in flight": abort it too, so
-        // the next poll re-offers the fallback instead of failing with `Misuse`.
-        let had_queued = self.queued.take().is_some();
-        if had_queued || matches!(self.in_flight, InFlight::Discovery) {
-            if let Some(d) = self.discovery.as_mut() {
-                d.abort();
-            }
-        }
-        self.in_flight = InFlight::None;
+        self.engine.abort();
+    }
+}
+
+impl TokenSource for BackendServices {
+    fn poll_flight(&mut self, now: UnixTime) -> Result<Action<Arc<CachedToken>>, Error> {
+        self.engine.poll(now, true)
+    }
+
+    fn cached_token(&self) -> Option<Arc<CachedToken>> {
+        self.engine.cached().cloned()
+    }
+
+    fn take_store_events(&mut self) -> Vec<StoreEvent> {
+        self.engine.take_events()
+    }
+
+    fn take_new_token(&mut self) -> bool {
+        self.engine.take_refreshed()
+    }
+
+    fn invalidate(&mut self) {
+        self.engine.invalidate();
     }
 }

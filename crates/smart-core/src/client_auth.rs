@@ -13,6 +13,7 @@ use crate::assertion::{
 };
 use crate::entropy::Entropy;
 use crate::error::Error;
+use crate::redact::SentSecrets;
 use crate::secret::ClientSecret;
 use crate::time::UnixTime;
 use crate::types::ClientId;
@@ -51,6 +52,12 @@ const BASIC_ENCODE_SET: &AsciiSet = &NON_ALPHANUMERIC
 /// The HTTP Basic credential for a confidential-symmetric client (RFC 7617; SYM-01):
 /// `"Basic " + base64(id ":" secret)`, with id and secret encoded per `encoding` first.
 ///
+/// The credential is always decodable (RFC 7617 §2): in [`BasicEncoding::Raw`] mode a
+/// `client_id` containing `:` (e.g. `urn:app:smart-1`), or an id or secret containing a
+/// control character, is form-urlencoded as in [`BasicEncoding::FormUrlEncoded`] — a raw `:`
+/// in the user-id would make the server read the id as everything before it. A `:` in the
+/// secret is fine and stays raw.
+///
 /// `basic_authorization("my-app", &ClientSecret::new("my-app-secret-123"), BasicEncoding::Raw)`
 /// is `"Basic bXktYXBwOm15LWFwcC1zZWNyZXQtMTIz"` (the IG's example).
 ///
@@ -62,15 +69,29 @@ pub fn basic_authorization(
     secret: &ClientSecret,
     encoding: BasicEncoding,
 ) -> String {
-    let credentials = match encoding {
-        BasicEncoding::Raw => format!("{client_id}:{}", secret.secret()),
-        BasicEncoding::FormUrlEncoded => format!(
-            "{}:{}",
-            utf8_percent_encode(client_id, BASIC_ENCODE_SET),
-            utf8_percent_encode(secret.secret(), BASIC_ENCODE_SET)
-        ),
-    };
-    format!("Basic {}", STANDARD.encode(credentials))
+    let (id, password) = basic_parts(client_id, secret.secret(), encoding);
+    format!("Basic {}", STANDARD.encode(format!("{id}:{password}")))
+}
+
+/// The user-id and password as they go into the Basic credential.
+fn basic_parts(client_id: &str, secret: &str, encoding: BasicEncoding) -> (String, String) {
+    let encode = |v: &str| utf8_percent_encode(v, BASIC_ENCODE_SET).to_string();
+    match encoding {
+        BasicEncoding::Raw => {
+            let id = if client_id.contains(':') || client_id.chars().any(char::is_control) {
+                encode(client_id)
+            } else {
+                client_id.to_owned()
+            };
+            let password = if secret.chars().any(char::is_control) {
+                encode(secret)
+            } else {
+                secret.to_owned()
+            };
+            (id, password)
+        }
+        BasicEncoding::FormUrlEncoded => (encode(client_id), encode(secret)),
+    }
 }
 
 /// How the client authenticates to the token endpoint (spec digest §4; TOKEN-03).
@@ -183,14 +204,6 @@ impl ClientAuth {
         }
     }
 
-    /// The client secret of a symmetric client (for scrubbing echoed values from errors).
-    pub(crate) fn client_secret_value(&self) -> Option<&str> {
-        match self {
-            Self::ConfidentialSymmetric { client_secret, .. } => Some(client_secret.secret()),
-            _ => None,
-        }
-    }
-
     /// The `client_id`, whatever the method.
     pub fn client_id(&self) -> &ClientId {
         match self {
@@ -241,6 +254,31 @@ impl ClientAuth {
         now: UnixTime,
         entropy: &dyn Entropy,
     ) -> Result<(), Error> {
+        self.apply_recording(
+            fields,
+            headers,
+            token_url,
+            now,
+            entropy,
+            &mut SentSecrets::new(),
+        )
+    }
+
+    /// [`apply`](Self::apply), also recording every secret value it adds (the client secret
+    /// and Basic credential, the signed assertion) in `sent`, so errors built from the
+    /// server's answer can be scrubbed of them.
+    ///
+    /// # Errors
+    /// As [`apply`](Self::apply).
+    pub fn apply_recording(
+        &self,
+        fields: &mut Vec<(String, String)>,
+        headers: &mut Vec<(String, String)>,
+        token_url: &url::Url,
+        now: UnixTime,
+        entropy: &dyn Entropy,
+        sent: &mut SentSecrets,
+    ) -> Result<(), Error> {
         // Mint first, so that a failure leaves the request untouched.
         let assertion = match self {
             Self::ConfidentialAsymmetric {
@@ -270,13 +308,16 @@ impl ClientAuth {
                 client_secret,
                 encoding,
             } => {
-                headers.push((
-                    "authorization".into(),
-                    basic_authorization(client_id.as_str(), client_secret, *encoding),
-                ));
+                let header = basic_authorization(client_id.as_str(), client_secret, *encoding);
+                let (id, password) =
+                    basic_parts(client_id.as_str(), client_secret.secret(), *encoding);
+                sent.add(client_secret.secret());
+                sent.add_basic(&id, &password, &header);
+                headers.push(("authorization".into(), header));
             }
             Self::ConfidentialAsymmetric { .. } => {
                 if let Some(jwt) = assertion {
+                    sent.add(jwt.secret());
                     fields.push(("client_assertion_type".into(), CLIENT_ASSERTION_TYPE.into()));
                     fields.push(("client_assertion".into(), jwt.into_secret()));
                 }

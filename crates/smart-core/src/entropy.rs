@@ -31,6 +31,31 @@ impl Entropy for SystemEntropy {
     }
 }
 
+/// The default entropy source: [`SystemEntropy`] with the `getrandom` feature (the default);
+/// without it, a source whose every draw fails with [`Error::Entropy`] — pass your own with
+/// the configuration's `with_entropy`.
+pub fn default_entropy() -> std::sync::Arc<dyn Entropy> {
+    #[cfg(feature = "getrandom")]
+    {
+        std::sync::Arc::new(SystemEntropy)
+    }
+    #[cfg(not(feature = "getrandom"))]
+    {
+        std::sync::Arc::new(NoEntropy)
+    }
+}
+
+/// An entropy source that always fails ([`Error::Entropy`]): the default without the
+/// `getrandom` feature, so a missing source is an error, never predictable output.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoEntropy;
+
+impl Entropy for NoEntropy {
+    fn fill(&self, _buf: &mut [u8]) -> Result<(), Error> {
+        Err(Error::Entropy)
+    }
+}
+
 /// A **predictable** byte stream for tests and examples: byte `i` of the stream is
 /// `seed.wrapping_add(i)`. Never use it for real authorization: every `jti`, `state` and
 /// PKCE verifier it yields is guessable.

@@ -1,326 +1,178 @@
-//! The driver contract: [`Flow`], [`Action`], and the plain HTTP values that cross it.
+//! The driver contract: [`Flow`] and [`Action`], stated once for every flow in the crate.
 //!
-//! A flow is a state machine that never performs I/O. A driver (an adapter crate, or a test)
-//! runs it like this:
+//! Every operation that talks to a server is a flow: discovery ([`Discovery`]), Backend
+//! Services ([`BackendServices`]), the launch ([`LaunchFlow`]) and code exchange
+//! ([`CodeExchange`]), an App Launch session ([`Session`]), refresh, introspection and
+//! revocation ([`SingleRequest`]), and `id_token` verification ([`IdTokenVerifier`]). A flow
+//! never performs I/O and never reads a clock: it tells its driver what to do next
+//! ([`Action`]) and is told what happened (`handle_*`), with the time passed in.
+//!
+//! [`Discovery`]: crate::discovery::Discovery
+//! [`BackendServices`]: crate::backend::BackendServices
+//! [`LaunchFlow`]: crate::launch::LaunchFlow
+//! [`CodeExchange`]: crate::launch::CodeExchange
+//! [`Session`]: crate::session::Session
+//! [`SingleRequest`]: crate::single::SingleRequest
+//! [`IdTokenVerifier`]: crate::id_token::IdTokenVerifier
+//!
+//! # Two kinds of flow
+//!
+//! - **One-shot flows** produce one output: the driver polls until [`Action::Ready`], and the
+//!   flow is then finished (a later `poll` returns [`Error::Misuse`]).
+//! - **Token sources** ([`BackendServices`], [`Session`]) answer [`Action::Ready`] with the
+//!   current token whenever a usable one is cached, and live on: the driver polls again each
+//!   time a token is needed. One token source may serve many callers at once. A caller whose
+//!   poll returns [`Action::Send`] or [`Action::Store`] *holds the flight* (the work of getting
+//!   a new token); every other caller gets `Ready` with the still-valid token, or
+//!   [`Action::WaitForFlight`] when there is none.
+//!
+//! # The actions
+//!
+//! | action | what the driver does | then it calls |
+//! |---|---|---|
+//! | [`Send(request)`](Action::Send) | sends `request` (never following a redirect, capping the body at [`MAX_RESPONSE_BYTES`](crate::http::MAX_RESPONSE_BYTES)) | [`handle_response`](Flow::handle_response) with whatever status came back, or [`handle_transport_error`](Flow::handle_transport_error) |
+//! | [`Store(op)`](Action::Store) | performs `op` on its token store | [`handle_store`](Flow::handle_store) |
+//! | [`WaitUntil(t)`](Action::WaitUntil) | waits until `t` (a retry delay, a server's `Retry-After`, a lease poll) | [`poll`](Flow::poll) |
+//! | [`WaitForFlight`](Action::WaitForFlight) | waits until the caller holding the flight calls a `handle_*` method or [`abort`](Flow::abort) | [`poll`](Flow::poll) |
+//! | [`Ready(output)`](Action::Ready) | returns `output` | — |
+//!
+//! # Rules
+//!
+//! 1. `poll`, `handle_*` and `abort` never block, never perform I/O and never read a clock;
+//!    `now` is the driver's current time. Several callers may share one flow behind a lock,
+//!    held only while calling these methods, **never across I/O or a wait**.
+//! 2. After `Send` or `Store`, the caller that received it must report exactly once: the
+//!    matching `handle_*` method, or `abort` when it gives up without a result (cancelled,
+//!    panicked). Until then every other poll of that flow returns `WaitForFlight` (or `Ready`
+//!    with a still-valid token, for a token source).
+//! 3. A `handle_*` method returning `Ok(())` means: poll again. Returning `Err(e)` means the
+//!    attempt is over and `e` is its outcome: a one-shot flow is finished and every later
+//!    `poll` returns the same `e`; a token source answers every `poll` with the same `e`
+//!    (shared by all the callers that waited on that flight) until its backoff period ends,
+//!    unless a still-valid token is cached, which is returned instead.
+//! 4. `abort` forgets the step in flight without recording an error: the next `poll` repeats
+//!    it where that is safe (a discovery `GET`; a token request, with a freshly signed
+//!    `client_assertion`). Where repeating is unsafe — an authorization code, which is single
+//!    use — the flow finishes with [`Error::Misuse`] instead of resending.
+//! 5. Errors never contain a token, secret, key, code or `code_verifier`, even when a server
+//!    echoes one back: a flow removes every value it sent from the server's text before it
+//!    returns an error (see [`SentSecrets`](crate::redact::SentSecrets)).
+//!
+//! # A driver loop
 //!
 //! ```text
 //! loop {
-//!     match flow.poll(now)? {
-//!         Action::Ready(output) => return output,
-//!         Action::Send(request) => match send(request) {          // the driver's HTTP client
-//!             Ok(response) => flow.handle_response(response, now)?,
-//!             Err(e) => { flow.abort(); return Err(e) }
+//!     match flow.poll(now())? {
+//!         Action::Ready(output) => return Ok(output),
+//!         Action::Send(request) => match http.send(request) {
+//!             Ok(response) => flow.handle_response(response, now())?,
+//!             Err(transport) => flow.handle_transport_error(transport, now())?,
 //!         },
+//!         Action::Store(op) => flow.handle_store(store.perform(op), now())?,
+//!         Action::WaitUntil(t) => sleep_until(t),
+//!         Action::WaitForFlight => wait_for_the_flight_holder(),
 //!     }
 //! }
 //! ```
-//!
-//! Drivers must not follow redirects, must cap bodies at [`MAX_RESPONSE_BYTES`], and must
-//! hand every status code (4xx and 5xx included) to [`Flow::handle_response`].
 
-use crate::error::Error;
+use crate::error::{Error, TransportError};
+use crate::store::{StoreOp, StoreResult};
 use crate::time::UnixTime;
-use url::Url;
 
-/// RFC 3986 unreserved characters stay literal; everything else is percent-encoded.
-const FORM_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+pub use crate::http::{HttpRequest, HttpResponse, Method};
 
-/// Percent-encode a form or query component: everything but RFC 3986 unreserved characters
-/// (`A–Z a–z 0–9 - . _ ~`) becomes `%XX`, so a space is `%20` and `|`, `?`, `=`, `/`, `:` are
-/// escaped (cases B10, B21). Decodes identically under `application/x-www-form-urlencoded`.
-pub fn form_encode(value: &str) -> String {
-    percent_encoding::utf8_percent_encode(value, FORM_VALUE).to_string()
-}
-
-/// `name=value&…` with both sides [`form_encode`]d.
-pub fn form_body<'a>(fields: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    fields
-        .into_iter()
-        .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// The most response-body bytes a driver should read before giving up (1 MiB). SMART
-/// documents (discovery, token responses) are a few kilobytes.
-pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
-
-/// An HTTP method. SMART only ever needs these two.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Method {
-    /// `GET`
-    Get,
-    /// `POST`
-    Post,
-}
-
-impl Method {
-    /// The method name as sent on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Get => "GET",
-            Self::Post => "POST",
-        }
-    }
-}
-
-/// A request the driver must send. `Debug` prints the method, URL and header names only:
-/// the body (which may carry a `client_assertion`, `code`, `code_verifier` or
-/// `refresh_token`) and the `Authorization` header value are redacted.
-#[derive(Clone, PartialEq, Eq)]
-pub struct HttpRequest {
-    /// The method.
-    pub method: Method,
-    /// The absolute URL.
-    pub url: Url,
-    /// Header name/value pairs, in order. Names are lower-case.
-    pub headers: Vec<(String, String)>,
-    /// The body (`application/x-www-form-urlencoded` for token requests; empty for GET).
-    pub body: Vec<u8>,
-}
-
-impl HttpRequest {
-    /// A `GET` with `Accept: application/json`.
-    pub fn get_json(url: Url) -> Self {
-        Self {
-            method: Method::Get,
-            url,
-            headers: vec![("accept".into(), "application/json".into())],
-            body: Vec::new(),
-        }
-    }
-
-    /// A form `POST` (`application/x-www-form-urlencoded`, RFC 6749 §4.1.3) accepting JSON.
-    /// Names and values are percent-encoded with [`form_encode`].
-    pub fn post_form<'a>(url: Url, fields: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Self {
-            method: Method::Post,
-            url,
-            headers: vec![
-                (
-                    "content-type".into(),
-                    "application/x-www-form-urlencoded".into(),
-                ),
-                ("accept".into(), "application/json".into()),
-            ],
-            body: form_body(fields).into_bytes(),
-        }
-    }
-
-    /// The value of header `name` (case-insensitive), if present.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The body decoded as form fields (for tests and diagnostics).
-    pub fn form_fields(&self) -> Vec<(String, String)> {
-        form_urlencoded::parse(&self.body).into_owned().collect()
-    }
-}
-
-impl std::fmt::Debug for HttpRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
-        f.debug_struct("HttpRequest")
-            .field("method", &self.method)
-            .field("url", &self.url.as_str())
-            .field("headers", &names)
-            .field(
-                "body",
-                &format_args!("[{} bytes redacted]", self.body.len()),
-            )
-            .finish()
-    }
-}
-
-/// A response the driver received. `Debug` prints the status and header names only.
-#[derive(Clone, PartialEq, Eq)]
-pub struct HttpResponse {
-    /// The status code.
-    pub status: u16,
-    /// Header name/value pairs as received.
-    pub headers: Vec<(String, String)>,
-    /// The body, at most [`MAX_RESPONSE_BYTES`].
-    pub body: Vec<u8>,
-}
-
-impl HttpResponse {
-    /// A response with `status` and `body` and no headers (handy in tests).
-    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body: body.into(),
-        }
-    }
-
-    /// The value of header `name` (case-insensitive, SMART 2.2.0), if present.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Whether the status is 2xx.
-    pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-}
-
-impl std::fmt::Debug for HttpResponse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
-        f.debug_struct("HttpResponse")
-            .field("status", &self.status)
-            .field("headers", &names)
-            .field(
-                "body",
-                &format_args!("[{} bytes redacted]", self.body.len()),
-            )
-            .finish()
-    }
-}
-
-/// What the driver must do next.
+/// What the driver must do next. See the [module docs](self) for who may see which action.
 #[must_use]
 #[derive(Debug)]
-#[non_exhaustive]
 pub enum Action<T> {
-    /// Send this request, then pass the response to [`Flow::handle_response`] (or call
-    /// [`Flow::abort`] if it could not be sent).
+    /// Send this request, then report with [`Flow::handle_response`] or
+    /// [`Flow::handle_transport_error`].
     Send(HttpRequest),
-    /// The flow has produced its output.
+    /// Perform this token-store operation, then report with [`Flow::handle_store`]. Only
+    /// token sources configured with a store emit it.
+    Store(StoreOp),
+    /// Nothing to do before this time (a retry delay, a `Retry-After`, a lease poll): wait,
+    /// then poll again. Never emitted by one-shot flows.
+    WaitUntil(UnixTime),
+    /// Another caller holds this token source's flight: wait until it reports, then poll
+    /// again. Only a token source shared between callers emits it.
+    WaitForFlight,
+    /// The flow's output.
     Ready(T),
 }
 
-/// A sans-IO protocol state machine. See the [module docs](self) for the driver loop.
+/// A sans-IO protocol state machine. The [module docs](self) state the contract.
 pub trait Flow {
     /// What the flow produces.
     type Output;
 
-    /// The next action. Never blocks and never reads a clock: `now` is the caller's current
-    /// time in seconds since the epoch.
+    /// The next action at time `now`.
     ///
     /// # Errors
-    /// Protocol errors (an OAuth error, a parse failure) recorded by the last
-    /// `handle_response`, or [`Error::Misuse`] when a request is still in flight.
+    /// The outcome recorded by the last failed `handle_*` call (rule 3 of the module docs),
+    /// an error found while building a request (a key that cannot sign, an insecure URL), or
+    /// [`Error::Misuse`] when a one-shot flow already produced its output.
     fn poll(&mut self, now: UnixTime) -> Result<Action<Self::Output>, Error>;
 
-    /// Feed the response to the request last returned by [`poll`](Self::poll).
+    /// Feed the response to the request last returned by [`poll`](Self::poll), whatever its
+    /// status.
     ///
     /// # Errors
     /// The error the response represents (e.g. [`Error::OAuth`] for a 400 from the token
     /// endpoint), or [`Error::Misuse`] when no request is in flight.
     fn handle_response(&mut self, response: HttpResponse, now: UnixTime) -> Result<(), Error>;
 
-    /// The last request failed in transport. The flow forgets it, so the next `poll` starts
-    /// afresh (with a new `jti` for assertions).
+    /// The request last returned by [`poll`](Self::poll) could not be sent or its response
+    /// could not be read. The flow decides whether to try again (`Ok`, then poll) or to give
+    /// up (`Err`).
+    ///
+    /// # Errors
+    /// `error` itself ([`Error::Transport`]) when the flow gives up, or [`Error::Misuse`]
+    /// when no request is in flight.
+    fn handle_transport_error(&mut self, error: TransportError, now: UnixTime)
+    -> Result<(), Error>;
+
+    /// Feed the result of the store operation last returned by [`poll`](Self::poll). Flows
+    /// without a store never emit [`Action::Store`]; their implementation returns
+    /// [`Error::Misuse`].
+    ///
+    /// # Errors
+    /// As for [`handle_response`](Self::handle_response).
+    fn handle_store(&mut self, result: StoreResult, now: UnixTime) -> Result<(), Error> {
+        let _ = (result, now);
+        Err(Error::Misuse("this flow performs no store operations"))
+    }
+
+    /// The step in flight was abandoned without a result (the caller was cancelled or
+    /// panicked). See rule 4 of the module docs.
     fn abort(&mut self);
 }
 
-/// Whether `url` may carry credentials: `https`, or `http` to a loopback host
-/// (`localhost`, `127.0.0.0/8`, `[::1]`, RFC 8252 §7.3).
-pub fn is_secure_or_loopback(url: &Url) -> bool {
-    match url.scheme() {
-        "https" => true,
-        "http" => match url.host() {
-            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        },
-        _ => false,
-    }
-}
+/// A flow borrowed mutably is a flow: drivers can run a caller's flow in place.
+impl<F: Flow + ?Sized> Flow for &mut F {
+    type Output = F::Output;
 
-/// [`Error::InsecureUrl`] unless [`is_secure_or_loopback`] (or `allow_insecure` is set), and
-/// for any URL carrying user info (`https://user:pass@host/…`): HTTP clients turn it into
-/// credentials of their own, and it would be printed in errors.
-///
-/// # Errors
-/// [`Error::InsecureUrl`] naming the URL (with any user info removed).
-pub fn check_url_security(url: &Url, allow_insecure: bool) -> Result<(), Error> {
-    let has_userinfo = !url.username().is_empty() || url.password().is_some();
-    if !has_userinfo && (is_secure_or_loopback(url) || (allow_insecure && url.scheme() == "http")) {
-        return Ok(());
-    }
-    let mut shown = url.clone();
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    Err(Error::InsecureUrl {
-        url: shown.to_string(),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn debug_redacts_body_and_auth() {
-        let mut r = HttpRequest::post_form(
-            Url::parse("https://ehr.example.org/token").unwrap(),
-            [("client_assertion", "eyJ.secret.sig")],
-        );
-        r.headers
-            .push(("authorization".into(), "Basic c2VjcmV0".into()));
-        let d = format!("{r:?}");
-        assert!(!d.contains("secret"), "{d}");
-        assert!(!d.contains("c2VjcmV0"), "{d}");
-        assert!(d.contains("authorization"));
+    fn poll(&mut self, now: UnixTime) -> Result<Action<Self::Output>, Error> {
+        (**self).poll(now)
     }
 
-    #[test]
-    fn form_encoding_escapes_reserved() {
-        let r = HttpRequest::post_form(
-            Url::parse("https://e/t").unwrap(),
-            [("scope", "patient/Observation.rs?category=a|b&x=y")],
-        );
-        assert_eq!(
-            String::from_utf8(r.body.clone()).unwrap(),
-            "scope=patient%2FObservation.rs%3Fcategory%3Da%7Cb%26x%3Dy"
-        );
-        assert_eq!(
-            r.form_fields()[0].1,
-            "patient/Observation.rs?category=a|b&x=y"
-        );
+    fn handle_response(&mut self, response: HttpResponse, now: UnixTime) -> Result<(), Error> {
+        (**self).handle_response(response, now)
     }
 
-    #[test]
-    fn loopback_rule() {
-        let ok = [
-            "https://x.org/",
-            "http://127.0.0.1:8080/",
-            "http://localhost/",
-            "http://[::1]/",
-        ];
-        for u in ok {
-            assert!(is_secure_or_loopback(&Url::parse(u).unwrap()), "{u}");
-        }
-        let bad = ["http://ehr.example.org/", "ftp://x/", "http://10.0.0.1/"];
-        for u in bad {
-            assert!(!is_secure_or_loopback(&Url::parse(u).unwrap()), "{u}");
-        }
-        assert!(check_url_security(&Url::parse("http://ehr.example.org/").unwrap(), true).is_ok());
-        let err = check_url_security(
-            &Url::parse("https://u:pw@ehr.example.org/t").unwrap(),
-            false,
-        )
-        .unwrap_err();
-        assert_eq!(
-            err,
-            Error::InsecureUrl {
-                url: "https://ehr.example.org/t".into()
-            }
-        );
+    fn handle_transport_error(
+        &mut self,
+        error: TransportError,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        (**self).handle_transport_error(error, now)
+    }
+
+    fn handle_store(&mut self, result: StoreResult, now: UnixTime) -> Result<(), Error> {
+        (**self).handle_store(result, now)
+    }
+
+    fn abort(&mut self) {
+        (**self).abort();
     }
 }

@@ -26,9 +26,10 @@ use serde_json::Value;
 use signature::Verifier as _;
 use url::Url;
 
-use crate::error::{Document, Error, IdTokenError, ParseError};
+use crate::error::{Document, Error, IdTokenError, ParseError, TransportError};
 use crate::flow::{Action, Flow, HttpRequest, HttpResponse};
 use crate::jwk::{MAX_RSA_BITS, MIN_RSA_BITS};
+use crate::request::DocumentGet;
 use crate::secret::{IdToken, constant_time_eq};
 use crate::time::UnixTime;
 use crate::types::{ClientId, FhirBaseUrl};
@@ -603,11 +604,21 @@ enum State {
     /// Next `poll` sends the OpenID configuration request, or the JWKS request once
     /// `jwks_uri` is known.
     Start,
-    AwaitingConfiguration(Url),
-    AwaitingJwks(Url),
-    /// Signature verified; claims are checked against `now` at every `poll`.
+    /// The next `poll` sends `get`'s request (a redirect hop); `jwks`: which document.
+    Pending {
+        jwks: bool,
+        get: DocumentGet,
+    },
+    /// `get`'s request is in flight.
+    Awaiting {
+        jwks: bool,
+        get: DocumentGet,
+    },
+    /// Signature verified; claims are checked against the `now` of the next `poll`.
     SignatureVerified,
     Failed(Error),
+    /// The claims were handed out.
+    Finished,
 }
 
 /// Verifies an OpenID Connect `id_token` (OIDC Core 1.0 §3.1.3.7; SMART OIDC-01, OIDC-02,
@@ -896,93 +907,135 @@ impl Flow for IdTokenVerifier {
     /// `Send` the OpenID configuration or JWKS request, or `Ready` with the claims checked
     /// at `now` once the signature is verified.
     fn poll(&mut self, now: UnixTime) -> Result<Action<VerifiedIdTokenClaims>, Error> {
-        match &self.state {
+        match std::mem::replace(&mut self.state, State::Start) {
             State::Start => {
-                let url = match &self.jwks_uri {
-                    Some(jwks) => {
-                        self.state = State::AwaitingJwks(jwks.clone());
-                        jwks.clone()
-                    }
-                    None => {
-                        let url =
-                            openid_configuration_url(&self.issuer).map_err(|e| self.fail(e))?;
-                        self.state = State::AwaitingConfiguration(url.clone());
-                        url
-                    }
+                let (jwks, url) = match &self.jwks_uri {
+                    Some(jwks) => (true, jwks.clone()),
+                    None => (
+                        false,
+                        openid_configuration_url(&self.issuer).map_err(|e| self.fail(e))?,
+                    ),
                 };
-                Ok(Action::Send(HttpRequest::get_json(url)))
+                let get = DocumentGet::new(HttpRequest::get_json(url), false);
+                let req = get.request();
+                self.state = State::Awaiting { jwks, get };
+                Ok(Action::Send(req))
             }
-            State::AwaitingConfiguration(_) | State::AwaitingJwks(_) => Err(Error::Misuse(
-                "IdTokenVerifier::poll called while a request is in flight",
-            )),
+            State::Pending { jwks, get } => {
+                let req = get.request();
+                self.state = State::Awaiting { jwks, get };
+                Ok(Action::Send(req))
+            }
+            s @ State::Awaiting { .. } => {
+                self.state = s;
+                Err(Error::Misuse(
+                    "IdTokenVerifier::poll called while a request is in flight",
+                ))
+            }
             State::SignatureVerified => match self.check_claims(now) {
-                Ok(claims) => Ok(Action::Ready(claims)),
+                Ok(claims) => {
+                    self.state = State::Finished;
+                    Ok(Action::Ready(claims))
+                }
                 Err(e) => Err(self.fail(e)),
             },
-            State::Failed(e) => Err(e.clone()),
+            State::Failed(e) => {
+                self.state = State::Failed(e.clone());
+                Err(e)
+            }
+            State::Finished => {
+                self.state = State::Finished;
+                Err(Error::Misuse("the id_token was already verified"))
+            }
         }
     }
 
     fn handle_response(&mut self, response: HttpResponse, _now: UnixTime) -> Result<(), Error> {
-        match std::mem::replace(&mut self.state, State::Start) {
-            State::AwaitingConfiguration(url) => {
-                match parse_openid_configuration(&response, &url, &self.issuer) {
-                    Ok(jwks_uri) => {
-                        self.jwks_uri = Some(jwks_uri);
-                        Ok(())
-                    }
-                    Err(e) => Err(self.fail(e)),
-                }
-            }
-            State::AwaitingJwks(url) => {
-                self.jwks_fetches = self.jwks_fetches.saturating_add(1);
-                if !response.is_success() {
-                    return Err(self.fail(IdTokenError::Discovery {
-                        url: url.to_string(),
-                        status: Some(response.status),
-                        reason: "unexpected HTTP status".into(),
-                    }));
-                }
-                let keys = match jwks_keys(&response.body) {
-                    Ok(keys) => keys,
-                    Err(reason) => {
-                        return Err(self.fail(IdTokenError::Discovery {
-                            url: url.to_string(),
-                            status: Some(response.status),
-                            reason: reason.into(),
-                        }));
-                    }
-                };
-                match check_signature(&self.token, &keys) {
-                    Ok(KeyOutcome::Verified) => {
-                        self.state = State::SignatureVerified;
-                        Ok(())
-                    }
-                    // B06: the key may be published late; the next poll refetches once.
-                    Ok(KeyOutcome::NotFound) if self.jwks_fetches < MAX_JWKS_FETCHES => Ok(()),
-                    Ok(KeyOutcome::NotFound) => {
-                        let e = self.no_matching_key();
-                        Err(self.fail(e))
-                    }
-                    Err(e) => Err(self.fail(e)),
-                }
-            }
-            other => {
-                self.state = other;
-                Err(Error::Misuse(
-                    "IdTokenVerifier::handle_response called with no request in flight",
-                ))
-            }
+        if !matches!(self.state, State::Awaiting { .. }) {
+            // Nothing in flight: the state stays as it was.
+            return Err(Error::Misuse(
+                "IdTokenVerifier::handle_response called with no request in flight",
+            ));
         }
+        let State::Awaiting { jwks, mut get } = std::mem::replace(&mut self.state, State::Start)
+        else {
+            return Err(Error::Misuse(
+                "IdTokenVerifier::handle_response called with no request in flight",
+            ));
+        };
+        let response = match get.handle(response) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                self.state = State::Pending { jwks, get };
+                return Ok(());
+            }
+            Err(e) => {
+                self.state = State::Failed(e.clone());
+                return Err(e);
+            }
+        };
+        let url = get.url().clone();
+        if !jwks {
+            return match parse_openid_configuration(&response, &url, &self.issuer) {
+                Ok(jwks_uri) => {
+                    self.jwks_uri = Some(jwks_uri);
+                    Ok(())
+                }
+                Err(e) => Err(self.fail(e)),
+            };
+        }
+        self.jwks_fetches = self.jwks_fetches.saturating_add(1);
+        if !response.is_success() {
+            return Err(self.fail(IdTokenError::Discovery {
+                url: url.to_string(),
+                status: Some(response.status),
+                reason: "unexpected HTTP status".into(),
+            }));
+        }
+        let keys = match jwks_keys(&response.body) {
+            Ok(keys) => keys,
+            Err(reason) => {
+                return Err(self.fail(IdTokenError::Discovery {
+                    url: url.to_string(),
+                    status: Some(response.status),
+                    reason: reason.into(),
+                }));
+            }
+        };
+        match check_signature(&self.token, &keys) {
+            Ok(KeyOutcome::Verified) => {
+                self.state = State::SignatureVerified;
+                Ok(())
+            }
+            // B06: the key may be published late; the next poll refetches once.
+            Ok(KeyOutcome::NotFound) if self.jwks_fetches < MAX_JWKS_FETCHES => Ok(()),
+            Ok(KeyOutcome::NotFound) => {
+                let e = self.no_matching_key();
+                Err(self.fail(e))
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    fn handle_transport_error(
+        &mut self,
+        error: TransportError,
+        _now: UnixTime,
+    ) -> Result<(), Error> {
+        if !matches!(self.state, State::Awaiting { .. }) {
+            return Err(Error::Misuse(
+                "IdTokenVerifier::handle_transport_error called with no request in flight",
+            ));
+        }
+        let e = Error::Transport(error);
+        self.state = State::Failed(e.clone());
+        Err(e)
     }
 
     /// Forget the request in flight; the next `poll` sends it again.
     fn abort(&mut self) {
-        if matches!(
-            self.state,
-            State::AwaitingConfiguration(_) | State::AwaitingJwks(_)
-        ) {
-            self.state = State::Start;
+        if let State::Awaiting { jwks, get } = std::mem::replace(&mut self.state, State::Start) {
+            self.state = State::Pending { jwks, get };
         }
     }
 }

@@ -2,37 +2,39 @@
 //! requirement INTRO-01) and token revocation (RFC 7009; the IG defines only the
 //! `revocation_endpoint` discovery member).
 //!
-//! Sans-IO, like the rest of the crate: the `*_request` functions build an [`HttpRequest`],
-//! the `parse_*` functions read the [`HttpResponse`]. Find the endpoints in discovery
+//! Two one-shot [`Flow`](crate::flow::Flow)s, [`introspect`] and [`revoke`], each one `POST`;
+//! their building blocks, the `*_request` functions (an [`HttpRequest`]) and the `parse_*`
+//! functions (reading the [`HttpResponse`]), are public too. Find the endpoints in discovery
 //! ([`SmartConfiguration::introspection_endpoint`](crate::discovery::SmartConfiguration::introspection_endpoint),
 //! [`revocation_endpoint`](crate::discovery::SmartConfiguration::revocation_endpoint)).
 //!
 //! ```
+//! use std::sync::Arc;
 //! use smart_core::client_auth::ClientAuth;
 //! use smart_core::entropy::DeterministicEntropy;
-//! use smart_core::introspection::{
-//!     IntrospectionAuth, TokenTypeHint, introspection_request, parse_introspection_response,
-//! };
-//! use smart_core::{HttpResponse, UnixTime};
+//! use smart_core::introspection::{introspect, IntrospectionAuth, TokenTypeHint};
+//! use smart_core::secret::AccessToken;
+//! use smart_core::{Action, Flow, HttpResponse, UnixTime};
 //!
 //! # fn main() -> Result<(), smart_core::Error> {
 //! let endpoint = url::Url::parse("https://ehr.example.org/introspect").unwrap();
-//! let auth = ClientAuth::public("my-app");
-//! let req = introspection_request(
-//!     &endpoint,
-//!     "2YotnFZFEjr1zCsicMWpAA",
+//! let mut flow = introspect(
+//!     endpoint,
+//!     AccessToken::new("2YotnFZFEjr1zCsicMWpAA"),
 //!     Some(TokenTypeHint::AccessToken),
-//!     IntrospectionAuth::Client(&auth),
+//!     IntrospectionAuth::Client(ClientAuth::public("my-app")),
 //!     false,
-//!     UnixTime::from_secs(1_700_000_000),
-//!     &DeterministicEntropy::new(1),
-//! )?;
+//!     Arc::new(DeterministicEntropy::new(1)),
+//! );
+//! let now = UnixTime::from_secs(1_700_000_000);
+//! let Action::Send(req) = flow.poll(now)? else { unreachable!() };
 //! assert_eq!(
 //!     req.body,
 //!     b"token=2YotnFZFEjr1zCsicMWpAA&token_type_hint=access_token&client_id=my-app"
 //! );
-//! let answer = HttpResponse::new(200, r#"{"active":true,"patient":"Patient/456","scope":"patient/*.rs"}"#);
-//! let info = parse_introspection_response(&answer, &endpoint)?;
+//! flow.handle_response(HttpResponse::new(200,
+//!     r#"{"active":true,"patient":"Patient/456","scope":"patient/*.rs"}"#), now)?;
+//! let Action::Ready(info) = flow.poll(now)? else { unreachable!() };
 //! assert!(info.active);
 //! assert_eq!(info.patient_id(), Some("456"));
 //! # Ok(()) }
@@ -40,16 +42,21 @@
 //!
 //! # Security
 //! The token being introspected or revoked travels only in the POST body; it is never part of
-//! an error or a `Debug` output. An OAuth error body may echo request values: pass errors
-//! through [`redact_sent_values`] before logging them (the adapters do).
+//! an error or a `Debug` output, even when the server echoes it: the flows remove every value
+//! they sent from the server's text.
+
+use std::sync::Arc;
 
 use crate::client_auth::ClientAuth;
 use crate::context::{FhirContextItem, parse_launch_context};
 use crate::entropy::Entropy;
 use crate::error::{Document, Error, ParseError};
-use crate::flow::{HttpRequest, HttpResponse, check_url_security};
+use crate::http::{HttpRequest, HttpResponse, check_url_security};
 use crate::oauth_error::parse_oauth_error;
+use crate::redact::SentSecrets;
+use crate::request::{Outgoing, authenticated_post};
 use crate::secret::AccessToken;
+use crate::single::SingleRequest;
 use crate::time::UnixTime;
 use serde_json::{Map, Value};
 use url::Url;
@@ -81,16 +88,16 @@ impl TokenTypeHint {
 /// 2.2.0: servers SHALL (if the endpoint is protected) accept an appropriately-scoped SMART
 /// App or Backend Services bearer token. Not every server supports both (the local sandbox
 /// supports client credentials only).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
-pub enum IntrospectionAuth<'a> {
+pub enum IntrospectionAuth {
     /// Client authentication exactly as at the token endpoint ([`ClientAuth::apply`]): public
     /// clients send `client_id` in the body, symmetric clients HTTP Basic, asymmetric clients
     /// a fresh `client_assertion` whose `aud` is the introspection endpoint URL.
-    Client(&'a ClientAuth),
+    Client(ClientAuth),
     /// `Authorization: Bearer <token>` (RFC 6750 §2.1; SMART 2.2.0), e.g. a Backend Services
     /// token with the scope the server requires. No client credentials in the body.
-    Bearer(&'a AccessToken),
+    Bearer(AccessToken),
 }
 
 /// Build a token-introspection request (RFC 7662 §2.1): `POST endpoint` with
@@ -101,7 +108,8 @@ pub enum IntrospectionAuth<'a> {
 /// `token` is the token to inspect (an access or refresh token; pass
 /// [`AccessToken::secret`] / [`RefreshToken::secret`](crate::secret::RefreshToken::secret)).
 /// `now` (seconds since the epoch) and `entropy` are used only for a `private_key_jwt`
-/// assertion (`jti`, `exp = now + lifetime`).
+/// assertion (`jti`, `exp = now + lifetime`). Prefer [`introspect`], which also reads the
+/// answer and keeps secrets out of its errors.
 ///
 /// # Errors
 /// [`Error::InsecureUrl`] when `endpoint` is not `https` (or loopback `http`, or any `http`
@@ -112,17 +120,39 @@ pub fn introspection_request(
     endpoint: &Url,
     token: &str,
     token_type_hint: Option<TokenTypeHint>,
-    auth: IntrospectionAuth<'_>,
+    auth: &IntrospectionAuth,
     allow_insecure_http: bool,
     now: UnixTime,
     entropy: &dyn Entropy,
 ) -> Result<HttpRequest, Error> {
+    introspection_outgoing(
+        endpoint,
+        token,
+        token_type_hint,
+        auth,
+        allow_insecure_http,
+        now,
+        entropy,
+    )
+    .map(|o| o.request)
+}
+
+fn introspection_outgoing(
+    endpoint: &Url,
+    token: &str,
+    token_type_hint: Option<TokenTypeHint>,
+    auth: &IntrospectionAuth,
+    allow_insecure_http: bool,
+    now: UnixTime,
+    entropy: &dyn Entropy,
+) -> Result<Outgoing, Error> {
     let fields = token_fields(token, token_type_hint)?;
     match auth {
         IntrospectionAuth::Client(client_auth) => authenticated_post(
+            client_auth,
             endpoint,
             fields,
-            client_auth,
+            &["token"],
             allow_insecure_http,
             now,
             entropy,
@@ -134,15 +164,18 @@ pub fn introspection_request(
                     "the introspection bearer token is empty".into(),
                 ));
             }
-            let mut req = HttpRequest::post_form(
+            let mut request = HttpRequest::post_form(
                 endpoint.clone(),
                 fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             );
-            req.headers.push((
+            request.headers.push((
                 "authorization".into(),
                 format!("Bearer {}", bearer.secret()),
             ));
-            Ok(req)
+            let mut sent = SentSecrets::new();
+            sent.add(token);
+            sent.add(bearer.secret());
+            Ok(Outgoing { request, sent })
         }
     }
 }
@@ -151,7 +184,7 @@ pub fn introspection_request(
 /// `token=…[&token_type_hint=…]` and `client_auth` applied as at the token endpoint
 /// ([`ClientAuth::apply`]; a `private_key_jwt` assertion gets `aud` = the revocation endpoint
 /// URL). Revoking a refresh token normally revokes the access tokens of the same grant too
-/// (RFC 7009 §2.1, "SHOULD").
+/// (RFC 7009 §2.1, "SHOULD"). Prefer [`revoke`].
 ///
 /// # Errors
 /// As [`introspection_request`] with [`IntrospectionAuth::Client`].
@@ -166,13 +199,15 @@ pub fn revocation_request(
 ) -> Result<HttpRequest, Error> {
     let fields = token_fields(token, token_type_hint)?;
     authenticated_post(
+        client_auth,
         endpoint,
         fields,
-        client_auth,
+        &["token"],
         allow_insecure_http,
         now,
         entropy,
     )
+    .map(|o| o.request)
 }
 
 fn token_fields(
@@ -191,36 +226,75 @@ fn token_fields(
     Ok(fields)
 }
 
-fn authenticated_post(
-    endpoint: &Url,
-    mut fields: Vec<(String, String)>,
-    client_auth: &ClientAuth,
+/// Introspect `token` at `endpoint` (RFC 7662; SMART App Launch §"Token Introspection"): a
+/// one-shot flow of one `POST` ([`introspection_request`]) whose output is the
+/// [`Introspection`] ([`parse_introspection_response`]). An inactive, unknown, expired or
+/// revoked token is `Ready` with `active: false`, not an error.
+///
+/// Errors from the flow: [`Error::OAuth`] (e.g. 401 `invalid_client`), [`Error::Http`],
+/// [`Error::Parse`], [`Error::Redirect`], [`Error::Transport`], and the request's
+/// ([`introspection_request`]); never containing `token`, a bearer token or client
+/// credentials, even when the server echoes them.
+pub fn introspect(
+    endpoint: Url,
+    token: AccessToken,
+    token_type_hint: Option<TokenTypeHint>,
+    auth: IntrospectionAuth,
     allow_insecure_http: bool,
-    now: UnixTime,
-    entropy: &dyn Entropy,
-) -> Result<HttpRequest, Error> {
-    check_url_security(endpoint, allow_insecure_http)?;
-    let mut headers = Vec::new();
-    client_auth.apply(&mut fields, &mut headers, endpoint, now, entropy)?;
-    let mut req = HttpRequest::post_form(
-        endpoint.clone(),
-        fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    );
-    req.headers.extend(headers);
-    Ok(req)
+    entropy: Arc<dyn Entropy>,
+) -> SingleRequest<Introspection> {
+    let url = endpoint.clone();
+    SingleRequest::new(
+        "introspection",
+        url,
+        Box::new(move |now| {
+            introspection_outgoing(
+                &endpoint,
+                token.secret(),
+                token_type_hint,
+                &auth,
+                allow_insecure_http,
+                now,
+                entropy.as_ref(),
+            )
+        }),
+        |response, url, _now| parse_introspection_response(response, url),
+    )
 }
 
-/// Remove values this client sent (the introspected or revoked `token`, a bearer token, a
-/// client secret) from an [`Error::OAuth`]'s server-supplied texts: some servers echo request
-/// values into `error_description`, and errors get logged. Values shorter than 8 characters
-/// are left alone. Other errors pass unchanged.
-pub fn redact_sent_values(e: Error, token: &str, auth: IntrospectionAuth<'_>) -> Error {
-    let mut sent = vec![token];
-    match auth {
-        IntrospectionAuth::Client(c) => sent.extend(c.client_secret_value()),
-        IntrospectionAuth::Bearer(b) => sent.push(b.secret()),
-    }
-    crate::oauth_error::redact_echoed_secrets(e, &sent)
+/// Revoke `token` at `endpoint` (RFC 7009): a one-shot flow of one `POST`
+/// ([`revocation_request`]); `Ready(())` also when the token was already invalid (RFC 7009
+/// §2.2). Revoking a refresh token usually revokes its access tokens too.
+///
+/// Errors from the flow: [`Error::OAuth`] (e.g. 400 `unsupported_token_type`, 401
+/// `invalid_client`, 503 `temporarily_unavailable`), [`Error::Http`], [`Error::Redirect`],
+/// [`Error::Transport`], and the request's; never containing `token` or client credentials.
+pub fn revoke(
+    endpoint: Url,
+    token: AccessToken,
+    token_type_hint: Option<TokenTypeHint>,
+    client_auth: ClientAuth,
+    allow_insecure_http: bool,
+    entropy: Arc<dyn Entropy>,
+) -> SingleRequest<()> {
+    let url = endpoint.clone();
+    SingleRequest::new(
+        "revocation",
+        url,
+        Box::new(move |now| {
+            let fields = token_fields(token.secret(), token_type_hint)?;
+            authenticated_post(
+                &client_auth,
+                &endpoint,
+                fields,
+                &["token"],
+                allow_insecure_http,
+                now,
+                entropy.as_ref(),
+            )
+        }),
+        |response, url, _now| parse_revocation_response(response, url),
+    )
 }
 
 /// An introspection response (RFC 7662 §2.2 plus the SMART members of spec digest §8).

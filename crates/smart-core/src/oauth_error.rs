@@ -1,43 +1,11 @@
 //! OAuth 2.0 error responses (RFC 6749 §5.2 for the token endpoint, §4.1.2.1 for the
 //! authorization redirect): reading them, and making server-supplied text safe to log.
 
-use crate::error::{Error, OAuthError};
+use crate::error::OAuthError;
 use serde_json::{Map, Value};
 
 /// The most characters of an `error_description` / `error_uri` kept (longer text is cut).
 const MAX_ERROR_TEXT: usize = 1024;
-
-/// Remove values this client sent (refresh token, code, `code_verifier`, client secret) from
-/// the server-supplied texts of an OAuth error: some servers echo request values into
-/// `error_description`, and errors are logged. A value cut by the 1,024-character limit is
-/// removed too (a trailing prefix of 8 or more characters). Other errors pass unchanged.
-pub(crate) fn redact_echoed_secrets(e: Error, secrets: &[&str]) -> Error {
-    const REDACTED: &str = "[redacted]";
-    let Error::OAuth(mut o) = e else { return e };
-    for text in [
-        Some(&mut o.error),
-        o.error_description.as_mut(),
-        o.error_uri.as_mut(),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        for secret in secrets.iter().filter(|s| s.len() >= 8) {
-            if text.contains(*secret) {
-                *text = text.replace(*secret, REDACTED);
-            }
-            let cut = (8..secret.len())
-                .rev()
-                .filter(|&n| secret.is_char_boundary(n))
-                .find(|&n| text.ends_with(&secret[..n]));
-            if let Some(n) = cut {
-                text.truncate(text.len() - n);
-                text.push_str(REDACTED);
-            }
-        }
-    }
-    Error::OAuth(o)
-}
 
 /// Server- or redirect-supplied text made safe to log: control characters removed, cut at
 /// [`MAX_ERROR_TEXT`] characters.

@@ -1,19 +1,63 @@
-//! Refresh (RFC 6749 §6; SMART App Launch §"Refresh access token").
+//! Refresh (RFC 6749 §6; SMART App Launch §"Refresh access token"): the request, and
+//! [`refresh`], a one-shot [`Flow`](crate::flow::Flow) for refreshing outside a
+//! [`Session`](crate::session::Session).
+
+use std::sync::Arc;
 
 use url::Url;
 
 use crate::client_auth::ClientAuth;
 use crate::entropy::Entropy;
 use crate::error::Error;
-use crate::flow::{Flow, HttpRequest, HttpResponse};
-use crate::launch::token_post;
+use crate::http::HttpRequest;
+use crate::request::{Outgoing, authenticated_post};
 use crate::secret::RefreshToken;
+use crate::single::SingleRequest;
 use crate::time::UnixTime;
 use crate::token::{TokenResponse, parse_token_response};
 
-/// A refresh request (REFR-02, REFR-03): `grant_type=refresh_token`, the `refresh_token`, an
-/// optional narrower `scope`, and the same client authentication as the exchange (an
+/// The `grant_type` of a refresh request (RFC 6749 §6).
+pub const GRANT_TYPE_REFRESH_TOKEN: &str = "refresh_token";
+
+pub(crate) fn refresh_outgoing(
+    client_auth: &ClientAuth,
+    token_endpoint: &Url,
+    refresh_token: &RefreshToken,
+    scope: Option<&str>,
+    allow_insecure_http: bool,
+    now: UnixTime,
+    entropy: &dyn Entropy,
+) -> Result<Outgoing, Error> {
+    let mut fields = vec![
+        ("grant_type".to_owned(), GRANT_TYPE_REFRESH_TOKEN.to_owned()),
+        (
+            "refresh_token".to_owned(),
+            refresh_token.secret().to_owned(),
+        ),
+    ];
+    if let Some(s) = scope {
+        fields.push((
+            "scope".into(),
+            s.split_whitespace().collect::<Vec<_>>().join(" "),
+        ));
+    }
+    authenticated_post(
+        client_auth,
+        token_endpoint,
+        fields,
+        &["refresh_token"],
+        allow_insecure_http,
+        now,
+        entropy,
+    )
+}
+
+/// A refresh request (RFC 6749 §6; SMART App Launch §"Refresh access token"):
+/// `grant_type=refresh_token`, the `refresh_token`, an optional narrower `scope` (a subset of
+/// the original grant), and the same client authentication as the code exchange (an
 /// asymmetric client signs a new assertion each time; a public client sends `client_id`).
+///
+/// Prefer [`refresh`], which also reads the answer and keeps secrets out of its errors.
 ///
 /// # Errors
 /// [`Error::InsecureUrl`]; client-authentication errors.
@@ -26,47 +70,50 @@ pub fn refresh_request(
     now: UnixTime,
     entropy: &dyn Entropy,
 ) -> Result<HttpRequest, Error> {
-    let mut fields = vec![
-        ("grant_type".to_owned(), "refresh_token".to_owned()),
-        (
-            "refresh_token".to_owned(),
-            refresh_token.secret().to_owned(),
-        ),
-    ];
-    if let Some(s) = scope {
-        fields.push((
-            "scope".into(),
-            s.split_whitespace().collect::<Vec<_>>().join(" "),
-        ));
-    }
-    token_post(
+    refresh_outgoing(
         client_auth,
         token_endpoint,
-        fields,
+        refresh_token,
+        scope,
         allow_insecure_http,
         now,
         entropy,
     )
+    .map(|o| o.request)
 }
 
-/// Parse the answer to a [`refresh_request`] (REFR-02..REFR-04): as
-/// [`parse_token_response`], but any value this client sent (the refresh token, a client
-/// secret) that the server echoed into an OAuth error text is replaced by `[redacted]`.
-/// The caller merges a success into its token set ([`TokenResponse::merge_refresh`]).
+/// Refresh once, outside a [`Session`](crate::session::Session): a one-shot flow whose output
+/// is the raw [`TokenResponse`] (merge it into a stored token set with
+/// [`TokenResponse::merge_refresh`], which keeps the old refresh token when no new one is
+/// sent, RFC 6749 §6). See [`refresh_request`] for the request.
 ///
-/// # Errors
-/// [`Error::OAuth`] (e.g. `invalid_grant`), [`Error::Http`], [`Error::Parse`],
-/// [`Error::UnsupportedTokenType`].
-pub fn parse_refresh_response(
-    response: &HttpResponse,
-    token_endpoint: &Url,
-    now: UnixTime,
-    refresh_token: &RefreshToken,
-    client_auth: &ClientAuth,
-) -> Result<TokenResponse, Error> {
-    parse_token_response(response, token_endpoint, now).map_err(|e| {
-        let mut sent = vec![refresh_token.secret()];
-        sent.extend(client_auth.client_secret_value());
-        crate::oauth_error::redact_echoed_secrets(e, &sent)
-    })
+/// Errors from the flow: [`Error::OAuth`] (e.g. `invalid_grant` for a spent or revoked
+/// refresh token), [`Error::Http`], [`Error::Parse`], [`Error::UnsupportedTokenType`],
+/// [`Error::Redirect`], [`Error::Transport`]; never containing the refresh token, client
+/// secret or assertion, even when the server echoes them.
+pub fn refresh(
+    client_auth: ClientAuth,
+    token_endpoint: Url,
+    refresh_token: RefreshToken,
+    scope: Option<String>,
+    allow_insecure_http: bool,
+    entropy: Arc<dyn Entropy>,
+) -> SingleRequest<TokenResponse> {
+    let url = token_endpoint.clone();
+    SingleRequest::new(
+        "refresh",
+        url,
+        Box::new(move |now| {
+            refresh_outgoing(
+                &client_auth,
+                &token_endpoint,
+                &refresh_token,
+                scope.as_deref(),
+                allow_insecure_http,
+                now,
+                entropy.as_ref(),
+            )
+        }),
+        parse_token_response,
+    )
 }

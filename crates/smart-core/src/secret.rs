@@ -88,11 +88,49 @@ secret_newtype!(
     ClientAssertion
 );
 
-secret_newtype!(
-    /// An HTTP `Authorization` header value carrying a credential, e.g. `Bearer <token>`
-    /// (RFC 6750 §2.1).
-    AuthorizationHeader
-);
+/// An HTTP `Authorization` header value carrying a credential, e.g. `Bearer <token>`
+/// (RFC 6750 §2.1).
+///
+/// Shared, not copied: cloning it is a reference-count increment, so token sources hand the
+/// same header value to every caller. `Debug` is redacted; there is no `Display`.
+#[derive(Clone)]
+pub struct AuthorizationHeader(std::sync::Arc<str>);
+
+impl AuthorizationHeader {
+    /// Wrap a header value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(std::sync::Arc::from(value.into()))
+    }
+
+    /// `Bearer <access token>` (RFC 6750 §2.1).
+    pub fn bearer(token: &AccessToken) -> Self {
+        Self::new(format!("Bearer {}", token.secret()))
+    }
+
+    /// The header value.
+    ///
+    /// # Security
+    /// It carries the credential: send it only in the `Authorization` header of a request to
+    /// its resource server; do not log it.
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AuthorizationHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuthorizationHeader([redacted])")
+    }
+}
+
+impl PartialEq for AuthorizationHeader {
+    /// Constant-time comparison of the SHA-256 digests of both values.
+    fn eq(&self, other: &Self) -> bool {
+        constant_time_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for AuthorizationHeader {}
 
 /// Compare two secrets in constant time (over their SHA-256 digests, so length is hidden too).
 pub fn constant_time_eq(a: &str, b: &str) -> bool {

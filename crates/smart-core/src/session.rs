@@ -1,104 +1,209 @@
-//! A signed-in App Launch session: the current token set, automatic refresh within the skew
-//! window, and invalidation on 401 (the state behind the seed's `SmartClient`).
+//! A signed-in App Launch session (SMART App Launch §"Refresh access token"): a token-source
+//! [`Flow`] holding the current token set, refreshing it ahead of expiry, and answering
+//! questions about its launch context.
+//!
+//! Like [`BackendServices`](crate::backend::BackendServices), a [`Session`] hands out a fresh
+//! token without any request; inside the skew window one caller refreshes while the others
+//! keep the still-valid token; failures are retried and backed off as [`crate::retry`]
+//! describes. A refresh keeps the old refresh token when the server sends no new one, and a
+//! rejected refresh token (`invalid_grant`) is dropped: the session is then over. With a
+//! store shared between processes ([`Session::with_store`]), processes take turns refreshing
+//! and each new token set is stored **before** it is used, so two processes never spend the
+//! same refresh token and a crash loses none.
 
 use std::sync::Arc;
 
 use url::Url;
 
 use crate::client_auth::ClientAuth;
+use crate::context::FhirContextItem;
 use crate::entropy::Entropy;
-use crate::error::Error;
-use crate::flow::{Action, Flow, HttpResponse};
+use crate::error::{Error, TransportError};
+use crate::flow::{Action, Flow};
+use crate::http::{HttpRequest, HttpResponse};
+use crate::id_token::UnverifiedIdTokenClaims;
 use crate::launch::AppConfig;
-use crate::refresh::{parse_refresh_response, refresh_request};
+use crate::refresh::refresh_outgoing;
+use crate::request::Outgoing;
+use crate::retry::RetryPolicy;
+use crate::secret::IdToken;
+use crate::source::{CachedToken, Engine, Fetcher, TokenSource};
+use crate::store::{LeaseConfig, StoreEvent, StoreResult, StoredToken};
 use crate::time::UnixTime;
-use crate::token::TokenResponse;
+use crate::token::{TokenResponse, parse_token_response};
 use crate::types::{ClientId, FhirBaseUrl};
 
-/// What a token store holds (the seed's `StoredToken`): an App Launch [`Session`] or a Backend
-/// Services token, with what identifies it. Serialize it with serde; it contains the access
-/// and refresh tokens, so encrypt it at rest.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct StoredToken {
-    /// The FHIR base the tokens are for (always set for App Launch sessions; Backend Services
-    /// tokens configured without a FHIR base have none).
-    pub fhir_base: Option<FhirBaseUrl>,
-    /// The token endpoint used for refresh.
-    pub token_endpoint: Url,
-    /// The `client_id` the tokens were issued to.
-    pub client_id: ClientId,
-    /// The current token set (launch context and `id_token` merged across refreshes).
-    pub token: TokenResponse,
-}
-
+/// The `refresh_token` part of the session: the refresh request and the merge.
 #[derive(Debug)]
-enum State {
-    Idle,
-    Refreshing,
-}
-
-/// The App Launch session machine: a [`Flow`] whose output is the current token set.
-///
-/// `poll` answers [`Action::Ready`] while the access token is outside the skew window;
-/// within it (or after [`invalidate`](Self::invalidate) or
-/// [`request_refresh`](Self::request_refresh)) it emits a refresh request when a refresh
-/// token exists, and [`Error::NoRefreshToken`] without any request when none does (case
-/// B19). A rejected refresh (`invalid_grant`) drops the refresh token, so the session is
-/// over and the caller must launch again.
-#[derive(Debug)]
-pub struct Session {
+struct RefreshGrant {
     client_auth: ClientAuth,
     fhir_base: FhirBaseUrl,
     token_endpoint: Url,
-    token: Arc<TokenResponse>,
-    clock_skew_secs: u64,
     allow_insecure_http: bool,
-    entropy: Arc<dyn Entropy>,
-    force_refresh: bool,
-    access_token_invalid: bool,
-    refresh_scope: Option<String>,
-    state: State,
-    refreshed: bool,
-    /// A refresh just succeeded: the next `poll` hands the new token out even if it is already
-    /// inside the skew window (e.g. `expires_in: 0`), so a driver loop cannot refresh forever.
-    deliver_once: bool,
+    /// A narrower scope for the next refresh only.
+    scope: Option<String>,
+    store_key: String,
+}
+
+impl Fetcher for RefreshGrant {
+    fn setup_request(&mut self, _now: UnixTime) -> Result<Option<HttpRequest>, Error> {
+        Ok(None)
+    }
+
+    fn setup_response(&mut self, _response: HttpResponse, _now: UnixTime) -> Result<(), Error> {
+        Err(Error::Misuse("a session sends no setup request"))
+    }
+
+    fn setup_transport_error(&mut self, error: TransportError, _now: UnixTime) -> Error {
+        Error::Transport(error)
+    }
+
+    fn setup_abort(&mut self) {}
+
+    fn store_key(&self) -> Option<String> {
+        Some(self.store_key.clone())
+    }
+
+    fn precheck(&self, current: Option<&TokenResponse>) -> Result<(), Error> {
+        match current {
+            Some(t) if t.refresh_token.is_some() => Ok(()),
+            _ => Err(Error::NoRefreshToken),
+        }
+    }
+
+    fn fetch(
+        &mut self,
+        current: Option<&TokenResponse>,
+        now: UnixTime,
+        entropy: &dyn Entropy,
+    ) -> Result<Outgoing, Error> {
+        let refresh_token = current
+            .and_then(|t| t.refresh_token.as_ref())
+            .ok_or(Error::NoRefreshToken)?;
+        refresh_outgoing(
+            &self.client_auth,
+            &self.token_endpoint,
+            refresh_token,
+            self.scope.as_deref(),
+            self.allow_insecure_http,
+            now,
+            entropy,
+        )
+    }
+
+    fn fetch_url(&self) -> Option<Url> {
+        Some(self.token_endpoint.clone())
+    }
+
+    fn fetched(
+        &mut self,
+        response: &HttpResponse,
+        current: Option<&TokenResponse>,
+        now: UnixTime,
+    ) -> Result<TokenResponse, Error> {
+        let new = parse_token_response(response, &self.token_endpoint, now)?;
+        Ok(match current {
+            Some(old) => old.merge_refresh(new),
+            None => new,
+        })
+    }
+
+    fn failed(&mut self, error: &Error, current: Option<&TokenResponse>) -> Option<TokenResponse> {
+        match error {
+            Error::OAuth(e) if e.error == "invalid_grant" => {
+                // The refresh token is dead (revoked, expired or rotated away): drop it so it
+                // is never sent again; the session is over.
+                let mut t = current?.clone();
+                t.refresh_token = None;
+                t.expires_at = Some(UnixTime::EPOCH);
+                Some(t)
+            }
+            _ => None,
+        }
+    }
+
+    fn flight_over(&mut self) {
+        self.scope = None;
+    }
+
+    fn stored(&self, token: &TokenResponse) -> Option<StoredToken> {
+        Some(StoredToken {
+            fhir_base: Some(self.fhir_base.clone()),
+            token_endpoint: self.token_endpoint.clone(),
+            client_id: self.client_auth.client_id().clone(),
+            token: token.clone(),
+        })
+    }
+
+    fn adopt(
+        &self,
+        stored: StoredToken,
+        _current: Option<&TokenResponse>,
+    ) -> Result<TokenResponse, &'static str> {
+        if stored.belongs_to(&self.token_endpoint, self.client_auth.client_id()) {
+            Ok(stored.token)
+        } else {
+            Err("it was issued by another token endpoint or to another client_id")
+        }
+    }
+
+    fn store_ttl_secs(&self, token: &CachedToken, now: UnixTime) -> Option<u64> {
+        if token.refresh_token.is_some() {
+            None
+        } else {
+            token.usable_until().map(|u| now.secs_until(u).max(1))
+        }
+    }
+}
+
+/// An App Launch session: a token-source [`Flow`] whose output is the current token set
+/// ([`Arc<CachedToken>`]). See the [module docs](self).
+///
+/// `poll` answers [`Action::Ready`] while the access token is fresh; inside the skew window
+/// (or after [`invalidate`](Self::invalidate) or [`request_refresh`](Self::request_refresh))
+/// it emits a refresh request when a refresh token exists, and [`Error::NoRefreshToken`]
+/// without any request when none does and the access token is no longer usable.
+#[derive(Debug)]
+pub struct Session {
+    engine: Engine<RefreshGrant>,
 }
 
 impl Session {
-    /// A session from a completed code exchange.
+    /// A session from a completed code exchange, received at `now`. Its store key (see
+    /// [`with_store`](Self::with_store)) is [`StoredToken::default_key`] of this first token
+    /// set, kept for the session's life.
     pub fn new(
         app: &AppConfig,
         fhir_base: FhirBaseUrl,
         token_endpoint: Url,
         token: TokenResponse,
-        entropy: Arc<dyn Entropy>,
+        now: UnixTime,
     ) -> Self {
-        Self {
+        let stored = StoredToken {
+            fhir_base: Some(fhir_base.clone()),
+            token_endpoint: token_endpoint.clone(),
+            client_id: app.client_id().clone(),
+            token,
+        };
+        let store_key = stored.default_key();
+        let grant = RefreshGrant {
             client_auth: app.client_auth.clone(),
             fhir_base,
             token_endpoint,
-            token: Arc::new(token),
-            clock_skew_secs: app.clock_skew_secs,
             allow_insecure_http: app.allow_insecure_http,
-            entropy,
-            force_refresh: false,
-            access_token_invalid: false,
-            refresh_scope: None,
-            state: State::Idle,
-            refreshed: false,
-            deliver_once: false,
-        }
+            scope: None,
+            store_key,
+        };
+        let mut engine = Engine::new(grant, app.entropy.clone(), app.clock_skew_secs);
+        engine.restore(stored.token, now);
+        Self { engine }
     }
 
-    /// Rebuild a session from a token store.
+    /// Rebuild a session from a token store (`now`: the current time).
     ///
     /// # Errors
     /// [`Error::Config`] when `stored` belongs to another `client_id` or has no FHIR base.
-    pub fn from_stored(
-        app: &AppConfig,
-        stored: StoredToken,
-        entropy: Arc<dyn Entropy>,
-    ) -> Result<Self, Error> {
+    pub fn from_stored(app: &AppConfig, stored: StoredToken, now: UnixTime) -> Result<Self, Error> {
         if &stored.client_id != app.client_id() {
             return Err(Error::Config(
                 "stored session belongs to another client_id".into(),
@@ -112,192 +217,227 @@ impl Session {
             fhir_base,
             stored.token_endpoint,
             stored.token,
-            entropy,
+            now,
         ))
+    }
+
+    /// Share the session through a token store under `key` (default: the key fixed at
+    /// creation, [`store_key`](Self::store_key)): each new token set is stored before it is
+    /// used; with `lease` enabled, processes sharing the store take turns refreshing and
+    /// adopt each other's results.
+    #[must_use]
+    pub fn with_store(mut self, key: Option<String>, lease: LeaseConfig) -> Self {
+        self.set_store(key, lease);
+        self
+    }
+
+    /// [`with_store`](Self::with_store) in place. The current token set is stored at the
+    /// next poll.
+    pub fn set_store(&mut self, key: Option<String>, lease: LeaseConfig) {
+        if let Some(k) = key {
+            self.engine.fetcher.store_key = k;
+        }
+        self.engine.set_store(lease, true);
+    }
+
+    /// Use `policy` for retries and backoff of refresh requests.
+    #[must_use]
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.engine.policy = policy;
+        self
+    }
+
+    /// The key the session is stored under.
+    pub fn store_key(&self) -> &str {
+        &self.engine.fetcher.store_key
     }
 
     /// The persistent form.
     pub fn to_stored(&self) -> StoredToken {
         StoredToken {
-            fhir_base: Some(self.fhir_base.clone()),
-            token_endpoint: self.token_endpoint.clone(),
-            client_id: self.client_auth.client_id().clone(),
-            token: (*self.token).clone(),
+            fhir_base: Some(self.engine.fetcher.fhir_base.clone()),
+            token_endpoint: self.engine.fetcher.token_endpoint.clone(),
+            client_id: self.client_id().clone(),
+            token: self.token().response().clone(),
         }
     }
 
     /// The current token set (possibly expired).
-    pub fn token(&self) -> &Arc<TokenResponse> {
-        &self.token
+    pub fn token(&self) -> Arc<CachedToken> {
+        match self.engine.cached() {
+            Some(c) => c.clone(),
+            // A session is created with a token set and never loses it.
+            None => unreachable_token(),
+        }
     }
 
     /// The FHIR base.
     pub fn fhir_base(&self) -> &FhirBaseUrl {
-        &self.fhir_base
+        &self.engine.fetcher.fhir_base
+    }
+
+    /// The token endpoint.
+    pub fn token_endpoint(&self) -> &Url {
+        &self.engine.fetcher.token_endpoint
+    }
+
+    /// The `client_id`.
+    pub fn client_id(&self) -> &ClientId {
+        self.engine.fetcher.client_auth.client_id()
+    }
+
+    /// The client authentication used for refresh (and for revocation or introspection).
+    pub fn client_auth(&self) -> &ClientAuth {
+        &self.engine.fetcher.client_auth
+    }
+
+    /// The entropy source.
+    pub fn entropy(&self) -> &Arc<dyn Entropy> {
+        self.engine.entropy()
     }
 
     /// Whether a refresh token is held.
     pub fn can_refresh(&self) -> bool {
-        self.token.refresh_token.is_some()
+        self.token().refresh_token.is_some()
     }
 
-    /// The FHIR server answered 401: the access token is no longer used; the next `poll`
-    /// refreshes (or fails with [`Error::NoRefreshToken`]).
+    /// The FHIR server answered 401: the access token is never handed out again; the next
+    /// `poll` refreshes (or fails with [`Error::NoRefreshToken`]).
     pub fn invalidate(&mut self) {
-        self.access_token_invalid = true;
+        self.engine.invalidate();
     }
 
-    /// Refresh on the next `poll` even if the token is fresh, optionally asking for a
-    /// narrower `scope` (REFR-02: a subset of the original grant). The request is one-shot:
-    /// if that refresh fails (an error response, or no refresh token), the error is returned
-    /// once and later polls use the current token again while it is fresh.
+    /// Refresh at the next `poll` even if the token is fresh, optionally asking for a
+    /// narrower `scope` (a subset of the original grant, RFC 6749 §6). If that refresh fails
+    /// the error is returned (to every caller of that flight); afterwards the current token
+    /// is used again while it is fresh.
     pub fn request_refresh(&mut self, scope: Option<String>) {
-        self.force_refresh = true;
-        self.refresh_scope = scope;
+        self.engine.fetcher.scope = scope;
+        self.engine.force_fetch();
     }
 
-    /// Whether the last `handle_response` rotated the token set (take-once: reading resets
-    /// it). Adapters use it to persist and report every new token set before handing it out.
+    /// Whether the token set changed since the last call (take-once): drivers use it to
+    /// report every new token set.
     pub fn take_refreshed(&mut self) -> bool {
-        std::mem::take(&mut self.refreshed)
+        self.engine.take_refreshed()
     }
 
-    fn is_fresh(&self, now: UnixTime) -> bool {
-        if self.access_token_invalid || self.force_refresh {
-            return false;
-        }
-        match (self.token.expires_at, self.token.expires_in) {
-            (Some(at), lifetime) => {
-                let skew =
-                    lifetime.map_or(self.clock_skew_secs, |l| self.clock_skew_secs.min(l / 2));
-                now < at.minus_secs(skew)
-            }
-            // Unknown lifetime: usable until the resource server answers 401.
-            (None, _) => true,
-        }
+    /// What happened with the store since the last call, for the driver to report.
+    pub fn take_store_events(&mut self) -> Vec<StoreEvent> {
+        self.engine.take_events()
     }
+
+    /// Whether a flight (a refresh) is in progress.
+    pub fn is_refreshing(&self) -> bool {
+        self.engine.in_flight()
+    }
+
+    /// `patient` from the launch context: a Patient id.
+    pub fn patient_id(&self) -> Option<String> {
+        self.token().context.patient.clone()
+    }
+
+    /// `encounter` from the launch context: an Encounter id.
+    pub fn encounter_id(&self) -> Option<String> {
+        self.token().context.encounter.clone()
+    }
+
+    /// `fhirContext` items.
+    pub fn fhir_context(&self) -> Vec<FhirContextItem> {
+        self.token().context.fhir_context.clone()
+    }
+
+    /// `need_patient_banner`.
+    pub fn need_patient_banner(&self) -> Option<bool> {
+        self.token().context.need_patient_banner
+    }
+
+    /// `smart_style_url`.
+    pub fn smart_style_url(&self) -> Option<String> {
+        self.token().context.smart_style_url.clone()
+    }
+
+    /// The granted `scope` (may differ from the request).
+    pub fn scope(&self) -> Option<String> {
+        self.token().scope.clone()
+    }
+
+    /// The raw `id_token`, if `openid` was granted.
+    pub fn id_token(&self) -> Option<IdToken> {
+        self.token().id_token.clone()
+    }
+
+    /// The `id_token` claims, **not signature-verified**.
+    pub fn id_token_claims_unverified(&self) -> Option<UnverifiedIdTokenClaims> {
+        UnverifiedIdTokenClaims::decode(self.token().id_token.as_ref()?).ok()
+    }
+
+    /// `fhirUser` from the unverified `id_token`, resolved against the FHIR base (an absolute
+    /// URL is kept as given).
+    pub fn fhir_user_unverified(&self) -> Option<Url> {
+        self.id_token_claims_unverified()?
+            .fhir_user_url(self.fhir_base())
+    }
+}
+
+#[cold]
+fn unreachable_token() -> Arc<CachedToken> {
+    // Never reached: `Session::new` caches a token and nothing removes it (invalidation
+    // replaces it with an unusable copy).
+    Arc::new(CachedToken::new(
+        TokenResponse::empty(),
+        UnixTime::EPOCH,
+        0,
+        0,
+    ))
 }
 
 impl Flow for Session {
-    type Output = Arc<TokenResponse>;
+    type Output = Arc<CachedToken>;
 
     fn poll(&mut self, now: UnixTime) -> Result<Action<Self::Output>, Error> {
-        if matches!(self.state, State::Refreshing) {
-            return Err(Error::Misuse("poll called while a refresh is in flight"));
-        }
-        let just_refreshed = std::mem::take(&mut self.deliver_once);
-        if self.is_fresh(now)
-            || (just_refreshed && !self.access_token_invalid && !self.force_refresh)
-        {
-            return Ok(Action::Ready(self.token.clone()));
-        }
-        let Some(refresh_token) = self.token.refresh_token.as_ref() else {
-            // An explicit refresh request is answered (with this error) once; it must not
-            // make a still-fresh access token unusable afterwards.
-            self.force_refresh = false;
-            self.refresh_scope = None;
-            return Err(Error::NoRefreshToken);
-        };
-        let req = refresh_request(
-            &self.client_auth,
-            &self.token_endpoint,
-            refresh_token,
-            self.refresh_scope.as_deref(),
-            self.allow_insecure_http,
-            now,
-            self.entropy.as_ref(),
-        )?;
-        self.state = State::Refreshing;
-        Ok(Action::Send(req))
+        self.engine.poll(now, false)
     }
 
     fn handle_response(&mut self, response: HttpResponse, now: UnixTime) -> Result<(), Error> {
-        if !matches!(
-            std::mem::replace(&mut self.state, State::Idle),
-            State::Refreshing
-        ) {
-            return Err(Error::Misuse(
-                "handle_response called with no refresh in flight",
-            ));
-        }
-        let parsed = match self.token.refresh_token.as_ref() {
-            Some(rt) => {
-                parse_refresh_response(&response, &self.token_endpoint, now, rt, &self.client_auth)
-            }
-            None => Err(Error::Misuse(
-                "a refresh was in flight without a refresh token",
-            )),
-        };
-        match parsed {
-            Ok(new) => {
-                self.token = Arc::new(self.token.merge_refresh(new));
-                self.force_refresh = false;
-                self.access_token_invalid = false;
-                self.refresh_scope = None;
-                self.refreshed = true;
-                self.deliver_once = true;
-                Ok(())
-            }
-            Err(Error::OAuth(e)) if e.error == "invalid_grant" => {
-                // The refresh token is dead (revoked, expired or rotated away): drop it so it
-                // is never sent again; the session is over.
-                let mut t = (*self.token).clone();
-                t.refresh_token = None;
-                t.expires_at = Some(UnixTime::EPOCH);
-                self.token = Arc::new(t);
-                self.refreshed = true;
-                self.force_refresh = false;
-                self.refresh_scope = None;
-                Err(Error::OAuth(e))
-            }
-            Err(e) => {
-                // The explicit request (and its scope) was answered: report the error once;
-                // an expired or invalidated token still refreshes on the next poll.
-                self.force_refresh = false;
-                self.refresh_scope = None;
-                Err(e)
-            }
-        }
+        self.engine.handle_response(response, now)
+    }
+
+    fn handle_transport_error(
+        &mut self,
+        error: TransportError,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        self.engine.handle_transport_error(error, now)
+    }
+
+    fn handle_store(&mut self, result: StoreResult, now: UnixTime) -> Result<(), Error> {
+        self.engine.handle_store(result, now)
     }
 
     fn abort(&mut self) {
-        self.state = State::Idle;
+        self.engine.abort();
     }
 }
 
-impl StoredToken {
-    /// The default token-store key for this token set: distinct for every token endpoint,
-    /// client, user (`id_token` `sub` or `fhirUser`, else `patient`) and grant (the first
-    /// refresh token, else the access token), so two launches, servers or users never share
-    /// a slot. See [`store_key`].
-    pub fn default_key(&self) -> String {
-        let t = &self.token;
-        let user = t
-            .id_token
-            .as_ref()
-            .and_then(|i| crate::id_token::UnverifiedIdTokenClaims::decode(i).ok())
-            .and_then(|c| c.sub.or(c.fhir_user))
-            .or_else(|| t.context.patient.clone())
-            .unwrap_or_default();
-        let grant = t
-            .refresh_token
-            .as_ref()
-            .map_or(t.access_token.secret(), |r| r.secret());
-        store_key(&self.token_endpoint, &self.client_id, &user, grant)
+impl TokenSource for Session {
+    fn poll_flight(&mut self, now: UnixTime) -> Result<Action<Arc<CachedToken>>, Error> {
+        self.engine.poll(now, true)
     }
-}
 
-/// A token-store key for a session: `smart-app:` and the hex SHA-256 of the length-prefixed
-/// token endpoint, `client_id`, user and grant, so no two servers, clients, users or grants
-/// collide and the key reveals none of them.
-pub fn store_key(token_endpoint: &Url, client_id: &ClientId, user: &str, grant: &str) -> String {
-    use sha2::Digest as _;
-    let mut h = sha2::Sha256::new();
-    for part in [token_endpoint.as_str(), client_id.as_str(), user, grant] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part.as_bytes());
+    fn cached_token(&self) -> Option<Arc<CachedToken>> {
+        self.engine.cached().cloned()
     }
-    let digest = h.finalize();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("smart-app:{hex}")
+
+    fn take_store_events(&mut self) -> Vec<StoreEvent> {
+        self.engine.take_events()
+    }
+
+    fn take_new_token(&mut self) -> bool {
+        self.engine.take_refreshed()
+    }
+
+    fn invalidate(&mut self) {
+        self.engine.invalidate();
+    }
 }

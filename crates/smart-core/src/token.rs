@@ -97,6 +97,24 @@ impl std::fmt::Debug for TokenResponse {
 }
 
 impl TokenResponse {
+    /// A response with an empty access token and nothing else (a placeholder).
+    pub(crate) fn empty() -> Self {
+        Self {
+            access_token: AccessToken::new(String::new()),
+            token_type: "Bearer".into(),
+            expires_in: None,
+            expires_at: Some(UnixTime::EPOCH),
+            scope: None,
+            scope_inferred: false,
+            refresh_token: None,
+            id_token: None,
+            context: LaunchContext::default(),
+            authorization_details: None,
+            extra: Map::new(),
+            warnings: Vec::new(),
+        }
+    }
+
     /// The response in its wire shape (RFC 6749 §5.1 members, SMART launch context members
     /// and every unknown member at the top level), e.g. for `smart token --json`. The storage
     /// form (`serde`) nests the context instead. **Contains the tokens.**

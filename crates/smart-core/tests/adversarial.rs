@@ -32,6 +32,7 @@ use smart_core::launch::{
     PendingAuthorizations, authorize, parse_callback,
 };
 use smart_core::oauth_error::parse_oauth_error;
+use smart_core::retry::RetryPolicy;
 use smart_core::scope::{Scope, ScopeSet};
 use smart_core::secret::{ClientSecret, IdToken, RefreshToken};
 use smart_core::session::Session;
@@ -174,11 +175,11 @@ fn stored_token(refresh: Option<&str>, expires_in: u64) -> TokenResponse {
 
 fn session(refresh: Option<&str>, expires_in: u64) -> Session {
     Session::new(
-        &app_public(),
+        &app_public().with_entropy(entropy()),
         base(),
         token_url(),
         stored_token(refresh, expires_in),
-        entropy(),
+        T0,
     )
 }
 
@@ -681,7 +682,7 @@ fn id_token_garbage_is_typed_and_never_quoted() {
     let u = c.fhir_user_url(&base()).unwrap();
     assert_eq!(u.scheme(), "javascript");
     assert!(
-        !smart_core::flow::is_secure_or_loopback(&u),
+        !smart_core::http::is_secure_or_loopback(&u),
         "drivers refuse to fetch it"
     );
 }
@@ -967,9 +968,9 @@ fn dangerous_endpoint_schemes_are_warned_and_refused_before_use() {
         };
         assert!(matches!(&e, Error::InsecureUrl { .. }), "{ep}: {e:?}");
         assert!(bs.smart_configuration().is_none());
-        assert!(!bs.is_awaiting_response());
-        // The next poll starts discovery again; nothing is ever sent to `ep`.
-        assert_eq!(send(bs.poll(T0).unwrap()).url, wk_url());
+        assert!(!bs.is_fetching());
+        // After the backoff the next poll starts discovery again; nothing is ever sent to `ep`.
+        assert_eq!(send(bs.poll(T0.plus_secs(120)).unwrap()).url, wk_url());
         // App Launch: authorize() refuses both endpoints.
         let e = authorize(
             &app_public(),
@@ -1150,7 +1151,8 @@ fn backend_out_of_order_calls_are_misuse_and_keep_the_cache() {
             .as_str(),
         "HttpRequest",
     );
-    assert!(matches!(bs.poll(T0), Err(Error::Misuse(_))));
+    // Another caller while the request is out: wait for it (no token cached yet).
+    assert!(matches!(bs.poll(T0), Ok(Action::WaitForFlight)));
     bs.handle_response(
         HttpResponse::new(200, ok_token_body("tok-1", json!(300), None)),
         T0,
@@ -1173,7 +1175,12 @@ fn backend_out_of_order_calls_are_misuse_and_keep_the_cache() {
 
 #[test]
 fn backend_failed_refresh_keeps_the_cached_token() {
-    let mut bs = backend_with_config();
+    // Without retries or backoff, so each bad answer is the outcome of one flight.
+    let config =
+        BackendServicesConfig::new(ClientId::new("bs-app"), "system/Patient.rs", es384_key())
+            .with_smart_configuration(smart_config())
+            .with_retry_policy(RetryPolicy::none());
+    let mut bs = BackendServices::new(config, entropy()).unwrap();
     let _ = send(bs.poll(T0).unwrap());
     bs.handle_response(
         HttpResponse::new(200, ok_token_body("tok-1", json!(300), None)),
@@ -1195,7 +1202,7 @@ fn backend_failed_refresh_keeps_the_cached_token() {
         let _ = send(bs.poll(near).unwrap());
         let e = bs.handle_response(resp, near).unwrap_err();
         assert_error_clean(&e, SECRET, "backend refresh");
-        assert!(!bs.is_awaiting_response());
+        assert!(!bs.is_fetching());
         assert_eq!(
             bs.cached().unwrap().access_token.secret(),
             "tok-1",
@@ -1236,8 +1243,9 @@ fn backend_discovery_answered_with_a_token_response_is_a_typed_error() {
         bs.cached().is_none(),
         "a token fed to discovery must not be cached"
     );
-    // The next poll starts discovery afresh.
-    let r = send(bs.poll(T0).unwrap());
+    // Until the backoff ends every poll shares that error; then discovery starts afresh.
+    assert_eq!(bs.poll(T0).unwrap_err(), e);
+    let r = send(bs.poll(T0.plus_secs(120)).unwrap());
     assert_eq!(r.url, wk_url());
 }
 
@@ -1249,7 +1257,8 @@ fn backend_stray_abort_between_fallback_and_poll_recovers() {
     let mut bs = backend_with_discovery();
     let _ = send(bs.poll(T0).unwrap());
     bs.handle_response(HttpResponse::new(404, ""), T0).unwrap();
-    assert!(!bs.is_awaiting_response());
+    // The flight goes on (the fallback is next) but nothing is out with the driver.
+    assert!(bs.is_fetching());
     bs.abort();
     let r = send(bs.poll(T0).unwrap());
     assert_eq!(r.url.as_str(), "https://ehr.example.org/fhir/metadata");
@@ -1296,12 +1305,18 @@ fn backend_zero_expires_in_does_not_loop_the_driver() {
         .unwrap();
         assert_eq!(t.access_token.secret(), "z");
         assert_eq!(sent, 1, "expires_in {expires_in}");
-        // The next run (same second) fetches a new one, again exactly once.
-        let (_, sent) = drive(&mut bs, T0.plus_secs(expires_in), 5, |_| {
+        // Every caller within the next second reuses it: no request per caller.
+        let (t, sent) = drive(&mut bs, T0.plus_millis(900), 5, |_| {
             HttpResponse::new(200, ok_token_body("z2", json!(expires_in), None))
         })
         .unwrap();
-        assert_eq!(sent, 1);
+        assert_eq!((t.access_token.secret(), sent), ("z", 0));
+        // Once the reuse period is over, one new request.
+        let (t, sent) = drive(&mut bs, T0.plus_secs(2), 5, |_| {
+            HttpResponse::new(200, ok_token_body("z2", json!(expires_in), None))
+        })
+        .unwrap();
+        assert_eq!((t.access_token.secret(), sent), ("z2", 1));
     }
     // invalidate() after a fresh token still forces a new request.
     let mut bs = backend_with_config();
@@ -1344,7 +1359,8 @@ fn session_garbage_refresh_keeps_the_refresh_token() {
         HttpResponse::new(503, nested(100_000)),
     ];
     for resp in garbage {
-        let mut s = session(Some("rt-keep"), 300);
+        // Without retries or backoff: each answer is the outcome of one refresh.
+        let mut s = session(Some("rt-keep"), 300).with_retry_policy(RetryPolicy::none());
         let req = send(s.poll(expired).unwrap());
         assert_debug_clean(&req, "rt-keep", "refresh HttpRequest");
         let status = resp.status;
@@ -1383,7 +1399,7 @@ fn session_out_of_order_is_misuse() {
             T0
         ),
         Err(Error::Misuse(
-            "handle_response called with no refresh in flight"
+            "handle_response called with no request in flight"
         ))
     );
     assert_eq!(s.token().access_token.secret(), "old-access");
@@ -1391,7 +1407,11 @@ fn session_out_of_order_is_misuse() {
     let _ = ready(s.poll(T0).unwrap());
     s.request_refresh(None);
     let _ = send(s.poll(T0).unwrap());
-    assert!(matches!(s.poll(T0), Err(Error::Misuse(_))));
+    // Another caller during the refresh keeps the still-valid token.
+    assert_eq!(
+        ready(s.poll(T0).unwrap()).access_token.secret(),
+        "old-access"
+    );
     s.abort();
     assert_eq!(
         s.token().refresh_token.as_ref().map(RefreshToken::secret),
@@ -1431,7 +1451,7 @@ fn session_zero_expires_in_refresh_does_not_loop_the_driver() {
 fn cb(state: &str, extra: &str) -> String {
     format!(
         "{REDIRECT}?state={}&{extra}",
-        smart_core::flow::form_encode(state)
+        smart_core::http::form_encode(state)
     )
 }
 
@@ -1529,7 +1549,7 @@ fn callback_iss_tricks() {
             .callback(&app, &cb(&st, &format!("code=c&iss={iss}")))
     };
     // Exact match, percent-encoded equivalently, passes.
-    assert!(mk(&smart_core::flow::form_encode(ISSUER)).is_ok());
+    assert!(mk(&smart_core::http::form_encode(ISSUER)).is_ok());
     assert!(mk("https%3A%2F%2Fehr.example.org%2Fauth").is_ok());
     for bad in [
         "https://ehr.example.org/auth/",
@@ -1677,7 +1697,7 @@ fn pending_authorizations_take_is_single_use_and_typed() {
 fn ehr_launch_url_tricks() {
     let ok = EhrLaunch::from_url(&format!(
         "https://app.example.org/launch?iss={}&launch=L1",
-        smart_core::flow::form_encode(BASE)
+        smart_core::http::form_encode(BASE)
     ))
     .unwrap();
     assert_eq!(ok.iss.as_str(), BASE);
@@ -1735,7 +1755,7 @@ fn ehr_launch_url_tricks() {
     ] {
         let l = EhrLaunch::from_url(&format!(
             "?iss={}&launch=x",
-            smart_core::flow::form_encode(iss)
+            smart_core::http::form_encode(iss)
         ))
         .unwrap();
         let e = LaunchFlow::new(app.clone(), Launch::Ehr(l), entropy()).unwrap_err();
@@ -1784,11 +1804,13 @@ fn launch_flow_out_of_order_and_code_exchange_misuse() {
         .callback(&app, &cb(&st, &format!("code={SECRET}")))
         .unwrap();
     assert_debug_clean(&validated, SECRET, "ValidatedCallback");
-    let mut flow = validated.exchange.into_flow(entropy());
+    let mut flow = validated.exchange;
     assert_debug_clean(&flow, SECRET, "CodeExchangeFlow");
     assert_eq!(
         flow.handle_response(HttpResponse::new(200, "{}"), T0),
-        Err(Error::Misuse("no code exchange in flight"))
+        Err(Error::Misuse(
+            "handle_response called with no code exchange in flight"
+        ))
     );
     let r = send(flow.poll(T0).unwrap());
     assert!(r.form_fields().contains(&("code".into(), SECRET.into())));
@@ -1804,10 +1826,8 @@ fn launch_flow_out_of_order_and_code_exchange_misuse() {
         .unwrap_err();
     assert!(matches!(e, Error::Parse(_)), "{e:?}");
     assert_error_clean(&e, SECRET, "code exchange");
-    assert_eq!(
-        flow.poll(T0).unwrap_err(),
-        Error::Misuse("the code exchange already finished")
-    );
+    // The flow contract: a one-shot flow's failure is repeated by every later poll.
+    assert_eq!(flow.poll(T0).unwrap_err(), e);
     assert!(matches!(
         flow.handle_response(
             HttpResponse::new(200, ok_token_body("x", json!(1), None)),
@@ -1826,8 +1846,7 @@ fn code_exchange_result_survives_a_stray_response() {
         .pending
         .callback(&app, &cb(&st, "code=c1"))
         .unwrap()
-        .exchange
-        .into_flow(entropy());
+        .exchange;
     let _ = send(flow.poll(T0).unwrap());
     flow.handle_response(
         HttpResponse::new(200, ok_token_body("good", json!(60), Some("rt-9d8e7f"))),
@@ -1927,8 +1946,7 @@ fn echoed_code_verifier_code_and_client_secret_are_scrubbed_from_exchange_errors
         .pending
         .callback(&app, &cb(&st, &format!("code={code}")))
         .unwrap()
-        .exchange
-        .into_flow(entropy());
+        .exchange;
     let r = send(flow.poll(T0).unwrap());
     assert!(
         r.form_fields()
@@ -2040,7 +2058,7 @@ fn backend_config_hostile_values_are_config_errors_without_requests() {
         let mut bs = BackendServices::new(c, entropy()).unwrap();
         let e = bs.poll(T0).unwrap_err();
         assert!(matches!(e, Error::Config(_)), "{jku}: {e:?}");
-        assert!(!bs.is_awaiting_response());
+        assert!(!bs.is_fetching());
         assert!(matches!(bs.poll(T0), Err(Error::Config(_))));
     }
     // Huge clock skew: never underflows; a token without expiry is still reused.

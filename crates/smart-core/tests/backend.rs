@@ -58,14 +58,14 @@ fn machine(config: BackendServicesConfig) -> BackendServices {
     BackendServices::new(config, Arc::new(DeterministicEntropy::new(42))).unwrap()
 }
 
-fn expect_send(a: Action<Arc<smart_core::token::TokenResponse>>) -> HttpRequest {
+fn expect_send(a: Action<Arc<smart_core::CachedToken>>) -> HttpRequest {
     match a {
         Action::Send(r) => r,
         other => panic!("expected a request, got {other:?}"),
     }
 }
 
-fn expect_ready(a: Action<Arc<smart_core::token::TokenResponse>>) -> String {
+fn expect_ready(a: Action<Arc<smart_core::CachedToken>>) -> String {
     match a {
         Action::Ready(t) => t.access_token.secret().to_owned(),
         other => panic!("expected a token, got {other:?}"),
@@ -314,7 +314,8 @@ fn misuse_is_an_error_not_a_panic() {
         Err(Error::Misuse(_))
     ));
     let _ = expect_send(m.poll(T0).unwrap());
-    assert!(matches!(m.poll(T0), Err(Error::Misuse(_))));
+    // A second caller while the request is out waits for it.
+    assert!(matches!(m.poll(T0), Ok(Action::WaitForFlight)));
 }
 
 #[test]
@@ -333,8 +334,9 @@ fn discovery_failure_is_a_typed_error_and_retryable() {
         Ok(()) => m.poll(T0).unwrap_err(),
     };
     assert!(matches!(err, Error::Discovery(_)), "{err:?}");
-    // The next poll starts discovery again.
-    let again = expect_send(m.poll(T0).unwrap());
+    // Callers share that error during the backoff; then the next poll starts discovery again.
+    assert_eq!(m.poll(T0).unwrap_err(), err);
+    let again = expect_send(m.poll(T0.plus_secs(120)).unwrap());
     assert_eq!(
         again.url.as_str(),
         format!("{BASE}/.well-known/smart-configuration")
@@ -349,13 +351,11 @@ fn insecure_token_endpoint_is_refused() {
         "https://ehr.example.org/oauth2/token",
         "http://ehr.example.org/oauth2/token",
     );
-    // Discovery completes in handle_response, which refuses the plain-HTTP token endpoint
+    // Discovery completes at the next poll, which refuses the plain-HTTP token endpoint
     // before any token request is built.
-    assert!(matches!(
-        m.handle_response(HttpResponse::new(200, body), T0),
-        Err(Error::InsecureUrl { .. })
-    ));
-    let again = expect_send(m.poll(T0).unwrap());
+    m.handle_response(HttpResponse::new(200, body), T0).unwrap();
+    assert!(matches!(m.poll(T0), Err(Error::InsecureUrl { .. })));
+    let again = expect_send(m.poll(T0.plus_secs(120)).unwrap());
     assert!(
         again
             .url

@@ -10,13 +10,12 @@ use smart_core::client_auth::ClientAuth;
 use smart_core::entropy::DeterministicEntropy;
 use smart_core::error::{Document, OAuthError};
 use smart_core::introspection::{
-    Introspection, IntrospectionAuth, TokenTypeHint, introspection_request,
-    parse_introspection_response, parse_revocation_response, redact_sent_values,
-    revocation_request,
+    Introspection, IntrospectionAuth, TokenTypeHint, introspect, introspection_request,
+    parse_introspection_response, parse_revocation_response, revocation_request,
 };
 use smart_core::jwk::SigningKey;
 use smart_core::secret::{AccessToken, ClientSecret};
-use smart_core::{Error, HttpRequest, HttpResponse, Method, UnixTime};
+use smart_core::{Error, Flow, HttpRequest, HttpResponse, Method, UnixTime};
 use std::sync::Arc;
 use url::Url;
 
@@ -52,13 +51,13 @@ fn asymmetric() -> ClientAuth {
 fn introspect_req(
     token: &str,
     hint: Option<TokenTypeHint>,
-    auth: IntrospectionAuth<'_>,
+    auth: IntrospectionAuth,
 ) -> HttpRequest {
     introspection_request(
         &endpoint(),
         token,
         hint,
-        auth,
+        &auth,
         false,
         NOW,
         &DeterministicEntropy::new(3),
@@ -84,7 +83,7 @@ fn assert_form_post(r: &HttpRequest, url: &Url) {
 fn intro01_ig_bearer_request_exact() {
     // ig-vectors.md §10: `Authorization: Bearer 23410913-abewfq.123483`, body `token=…`.
     let bearer = AccessToken::new("23410913-abewfq.123483");
-    let r = introspect_req(IG_TOKEN, None, IntrospectionAuth::Bearer(&bearer));
+    let r = introspect_req(IG_TOKEN, None, IntrospectionAuth::Bearer(bearer.clone()));
     assert_form_post(&r, &endpoint());
     assert_eq!(body(&r), "token=2YotnFZFEjr1zCsicMWpAA");
     assert_eq!(
@@ -101,7 +100,7 @@ fn public_client_sends_client_id_in_body() {
     let r = introspect_req(
         IG_TOKEN,
         Some(TokenTypeHint::AccessToken),
-        IntrospectionAuth::Client(&auth),
+        IntrospectionAuth::Client(auth.clone()),
     );
     assert_form_post(&r, &endpoint());
     assert_eq!(
@@ -114,7 +113,7 @@ fn public_client_sends_client_id_in_body() {
 #[test]
 fn symmetric_client_uses_basic_only() {
     let auth = ClientAuth::symmetric("my-app", ClientSecret::new("my-app-secret-123"));
-    let r = introspect_req(IG_TOKEN, None, IntrospectionAuth::Client(&auth));
+    let r = introspect_req(IG_TOKEN, None, IntrospectionAuth::Client(auth.clone()));
     assert_form_post(&r, &endpoint());
     assert_eq!(body(&r), "token=2YotnFZFEjr1zCsicMWpAA");
     // The IG's SYM-01 vector: base64("my-app:my-app-secret-123").
@@ -130,7 +129,7 @@ fn asymmetric_client_sends_fresh_assertion_for_the_endpoint() {
     let r = introspect_req(
         "t/o k+en",
         Some(TokenTypeHint::RefreshToken),
-        IntrospectionAuth::Client(&auth),
+        IntrospectionAuth::Client(auth.clone()),
     );
     assert_form_post(&r, &endpoint());
     assert_eq!(r.header("authorization"), None);
@@ -220,7 +219,7 @@ fn insecure_endpoints_and_empty_tokens_are_refused() {
         &http,
         "tok",
         None,
-        IntrospectionAuth::Client(&auth),
+        &IntrospectionAuth::Client(auth.clone()),
         false,
         NOW,
         &e,
@@ -238,7 +237,7 @@ fn insecure_endpoints_and_empty_tokens_are_refused() {
             &http,
             "tok",
             None,
-            IntrospectionAuth::Bearer(&bearer),
+            &IntrospectionAuth::Bearer(bearer.clone()),
             false,
             NOW,
             &e
@@ -257,7 +256,7 @@ fn insecure_endpoints_and_empty_tokens_are_refused() {
             &lo,
             "tok",
             None,
-            IntrospectionAuth::Client(&auth),
+            &IntrospectionAuth::Client(auth.clone()),
             false,
             NOW,
             &e
@@ -280,7 +279,7 @@ fn insecure_endpoints_and_empty_tokens_are_refused() {
             &endpoint(),
             "tok",
             None,
-            IntrospectionAuth::Bearer(&AccessToken::new("")),
+            &IntrospectionAuth::Bearer(AccessToken::new("").clone()),
             false,
             NOW,
             &e
@@ -513,23 +512,34 @@ fn no_token_in_debug_or_errors() {
     let bearer = AccessToken::new("bearer-secret-value-1234");
     let sym = ClientAuth::symmetric("app", ClientSecret::new("client-secret-value-99"));
     for auth in [
-        IntrospectionAuth::Bearer(&bearer),
-        IntrospectionAuth::Client(&sym),
+        IntrospectionAuth::Bearer(bearer.clone()),
+        IntrospectionAuth::Client(sym.clone()),
     ] {
-        let r = introspect_req(token, Some(TokenTypeHint::AccessToken), auth);
+        let r = introspect_req(token, Some(TokenTypeHint::AccessToken), auth.clone());
         let d = format!("{r:?} {auth:?}");
         for s in [token, "bearer-secret", "client-secret-value", "Y2xpZW50"] {
             assert!(!d.contains(s), "{s} in {d}");
         }
-        // A server echoing the request values in its error texts.
+        // A server echoing the request values in its error texts: the flow scrubs them.
         let echo = format!(
             r#"{{"error":"invalid_request","error_description":"bad token {token} from {} / {}"}}"#,
             bearer.secret(),
             "client-secret-value-99"
         );
-        let e =
-            parse_introspection_response(&HttpResponse::new(400, echo), &endpoint()).unwrap_err();
-        let e = redact_sent_values(e, token, auth);
+        let mut flow = introspect(
+            endpoint(),
+            AccessToken::new(token),
+            Some(TokenTypeHint::AccessToken),
+            auth.clone(),
+            false,
+            Arc::new(DeterministicEntropy::new(3)),
+        );
+        let smart_core::Action::Send(_) = flow.poll(NOW).unwrap() else {
+            panic!("expected a request")
+        };
+        let e = flow
+            .handle_response(HttpResponse::new(400, echo), NOW)
+            .unwrap_err();
         let shown = format!("{e} {e:?}");
         assert!(!shown.contains(token), "{shown}");
         match auth {

@@ -15,7 +15,7 @@ use smart_core::client_auth::ClientAuth;
 use smart_core::discovery::{Capability, SmartConfiguration};
 use smart_core::entropy::{DeterministicEntropy, Entropy};
 use smart_core::error::{CallbackError, DiscoveryErrorKind, OAuthError};
-use smart_core::flow::form_encode;
+use smart_core::http::form_encode;
 use smart_core::id_token::UnverifiedIdTokenClaims;
 use smart_core::jwk::SigningKey;
 use smart_core::launch::{
@@ -214,7 +214,7 @@ fn exchange_with(
     status: u16,
     body: &str,
 ) -> (HttpRequest, Result<TokenResponse, Error>) {
-    let mut flow = exchange.into_flow(Arc::new(entropy()));
+    let mut flow = exchange;
     let req = expect_send(flow.poll(T0).unwrap());
     if let Err(e) = flow.handle_response(HttpResponse::new(status, body), T0) {
         return (req, Err(e));
@@ -874,7 +874,9 @@ fn ig_callback() -> String {
 
 fn ig_exchange(auth: ClientAuth) -> CodeExchange {
     let id = auth.client_id().as_str().to_owned();
-    let app = AppConfig::new(auth, IG_REDIRECT, "launch/patient").unwrap();
+    let app = AppConfig::new(auth, IG_REDIRECT, "launch/patient")
+        .unwrap()
+        .with_entropy(Arc::new(entropy()));
     ig_pending(&id)
         .callback(&app, &ig_callback())
         .unwrap()
@@ -1009,7 +1011,7 @@ fn token_03_asymmetric_client_sends_an_assertion_and_no_client_id() {
 
 #[test]
 fn token_the_code_is_never_resent_after_abort_or_completion() {
-    let mut flow = ig_exchange(ClientAuth::public(IG_CLIENT)).into_flow(Arc::new(entropy()));
+    let mut flow = ig_exchange(ClientAuth::public(IG_CLIENT));
     let _ = expect_send(flow.poll(T0).unwrap());
     assert!(matches!(flow.poll(T0), Err(Error::Misuse(_))), "in flight");
     flow.abort();
@@ -1023,18 +1025,24 @@ fn token_the_code_is_never_resent_after_abort_or_completion() {
     ));
 
     // After a completed exchange: Ready once, then Misuse.
-    let mut flow = ig_exchange(ClientAuth::public(IG_CLIENT)).into_flow(Arc::new(entropy()));
+    let mut flow = ig_exchange(ClientAuth::public(IG_CLIENT));
     let _ = expect_send(flow.poll(T0).unwrap());
     flow.handle_response(HttpResponse::new(200, IG_TOKEN_RESPONSE), T0)
         .unwrap();
     let _ = expect_ready(flow.poll(T0).unwrap());
     assert!(matches!(flow.poll(T0), Err(Error::Misuse(_))));
 
-    // The bare CodeExchange API: one request only.
-    let mut ex = ig_exchange(ClientAuth::public(IG_CLIENT));
-    let e = entropy();
-    assert!(ex.request(T0, &e).is_ok());
-    assert!(matches!(ex.request(T0, &e), Err(Error::Misuse(_))));
+    // A transport failure ends the exchange: the error is final and repeated.
+    let mut flow = ig_exchange(ClientAuth::public(IG_CLIENT));
+    let _ = expect_send(flow.poll(T0).unwrap());
+    let t = smart_core::error::TransportError::new(
+        TOKEN_URL,
+        smart_core::error::TransportErrorKind::Timeout,
+        "timeout",
+    );
+    let e = flow.handle_transport_error(t, T0).unwrap_err();
+    assert!(matches!(e, Error::Transport(_)), "{e}");
+    assert_eq!(flow.poll(T0).unwrap_err(), e, "never resent");
 }
 
 #[test]
@@ -1168,13 +1176,8 @@ fn refr_real_server_refresh_fixture_through_session() {
 
 fn session(auth: ClientAuth, token: TokenResponse) -> Session {
     let app = AppConfig::new(auth, REDIRECT, "openid").unwrap();
-    Session::new(
-        &app,
-        base(),
-        Url::parse(TOKEN_URL).unwrap(),
-        token,
-        Arc::new(entropy()),
-    )
+    let app = app.with_entropy(Arc::new(entropy()));
+    Session::new(&app, base(), Url::parse(TOKEN_URL).unwrap(), token, T0)
 }
 
 /// B19 stored state: refresh token R1, online_access (not offline_access), patient context and
@@ -1228,7 +1231,8 @@ fn b19_refresh_is_attempted_when_a_refresh_token_exists_regardless_of_scope_text
         "grant_type=refresh_token&refresh_token=R1&client_id=app-1",
         "REFR-02 (public client adds client_id)"
     );
-    assert!(matches!(s.poll(EXPIRED), Err(Error::Misuse(_))));
+    // Another caller once the token expired, with the refresh still out: it waits.
+    assert!(matches!(s.poll(EXPIRED), Ok(Action::WaitForFlight)));
 }
 
 #[test]
@@ -1315,7 +1319,9 @@ fn b19e_invalid_grant_drops_the_refresh_token_and_the_next_poll_sends_nothing() 
 
 #[test]
 fn b19_other_refresh_errors_keep_the_refresh_token() {
-    let mut s = session(ClientAuth::public("app-1"), b19_token(Some("R1")));
+    // Without retries or backoff: the 503 is the outcome of the refresh.
+    let mut s = session(ClientAuth::public("app-1"), b19_token(Some("R1")))
+        .with_retry_policy(smart_core::retry::RetryPolicy::none());
     let _ = expect_send(s.poll(EXPIRED).unwrap());
     assert!(matches!(
         s.handle_response(HttpResponse::new(503, "down"), EXPIRED),
@@ -1525,7 +1531,7 @@ fn b27_string_banner_and_vendor_extras_through_the_exchange() {
     assert_eq!(t.extra["__epic.dstu2.patient"], "T1.Zq");
     // Persisted with the session.
     let stored = session(ClientAuth::public(IG_CLIENT), t).to_stored();
-    let back: smart_core::session::StoredToken =
+    let back: smart_core::store::StoredToken =
         serde_json::from_str(&serde_json::to_string(&stored).unwrap()).unwrap();
     assert_eq!(back.token.extra["loginDepartment"], "eDep7");
     assert_eq!(back.token.context.tenant.as_deref(), Some("t-42"));
@@ -1537,11 +1543,11 @@ fn session_from_stored_checks_the_client_id() {
     let stored = s.to_stored();
     let other = AppConfig::new(ClientAuth::public("app-2"), REDIRECT, "openid").unwrap();
     assert!(matches!(
-        Session::from_stored(&other, stored.clone(), Arc::new(entropy())),
+        Session::from_stored(&other, stored.clone(), T0),
         Err(Error::Config(_))
     ));
     let same = AppConfig::new(ClientAuth::public("app-1"), REDIRECT, "openid").unwrap();
-    let mut restored = Session::from_stored(&same, stored, Arc::new(entropy())).unwrap();
+    let mut restored = Session::from_stored(&same, stored, T0).unwrap();
     assert_eq!(
         form(
             &expect_send(restored.poll(EXPIRED).unwrap()),
@@ -1661,20 +1667,24 @@ fn b16_resp_02_granted_scope_differs_from_the_request() {
 }
 
 #[test]
-fn refr_parse_refresh_response_scrubs_an_echoed_refresh_token() {
+fn refr_refresh_flow_scrubs_an_echoed_refresh_token() {
     use smart_core::client_auth::ClientAuth;
-    use smart_core::refresh::parse_refresh_response;
+    use smart_core::refresh::refresh;
     use smart_core::secret::RefreshToken;
     let rt = RefreshToken::new("refresh-token-value-echoed-back");
     let body = r#"{"error":"invalid_grant","error_description":"unknown token refresh-token-value-echoed-back"}"#;
-    let err = parse_refresh_response(
-        &HttpResponse::new(400, body),
-        &Url::parse(TOKEN_URL).unwrap(),
-        T0,
-        &rt,
-        &ClientAuth::public("app-1"),
-    )
-    .unwrap_err();
+    let mut flow = refresh(
+        ClientAuth::public("app-1"),
+        Url::parse(TOKEN_URL).unwrap(),
+        rt,
+        None,
+        false,
+        Arc::new(entropy()),
+    );
+    let _ = expect_send(flow.poll(T0).unwrap());
+    let err = flow
+        .handle_response(HttpResponse::new(400, body), T0)
+        .unwrap_err();
     let text = format!("{err} {err:?}");
     assert!(text.contains("invalid_grant"), "{text}");
     assert!(!text.contains("refresh-token-value-echoed-back"), "{text}");

@@ -1,41 +1,41 @@
 use std::sync::Arc;
 
-use tokio::sync::{Mutex, MutexGuard};
-
 use smart_core::client_auth::ClientAuth;
 use smart_core::context::FhirContextItem;
 use smart_core::discovery::{Discovered, Discovery};
-use smart_core::entropy::{Entropy, SystemEntropy};
-use smart_core::error::IdTokenError;
-use smart_core::id_token::{IdTokenVerifier, UnverifiedIdTokenClaims, VerifiedIdTokenClaims};
+use smart_core::id_token::{UnverifiedIdTokenClaims, VerifiedIdTokenClaims};
 use smart_core::introspection::{self, Introspection, IntrospectionAuth, TokenTypeHint};
 use smart_core::launch::{
     AppConfig, AuthorizationRequest, Launch, LaunchFlow, PendingAuthorization,
 };
-use smart_core::secret::{AuthorizationHeader, IdToken};
-use smart_core::session::{Session, StoredToken};
+use smart_core::oidc::VerifyIdToken;
+use smart_core::secret::{AccessToken, AuthorizationHeader, IdToken, RefreshToken};
+use smart_core::session::Session;
+use smart_core::store::{InMemoryTokenStore, StoredToken};
 use smart_core::token::TokenResponse;
-use smart_core::{FhirBaseUrl, Flow};
+use smart_core::{CachedToken, Error, FhirBaseUrl};
 
-use crate::store::{InMemoryTokenStore, TokenStore};
-use crate::{Error, HttpClient};
+use crate::HttpClient;
+use crate::client::now;
+use crate::source::{SourceHandle, StoreEventHook};
+use crate::store::AsyncTokenStore;
 
 /// Called with every new token set (after a code exchange and after each refresh), before
-/// the new access token is used, so the caller can persist it.
+/// the new access token is used, so the caller can persist or audit it.
 pub type RotationHook = Arc<dyn Fn(&StoredToken) + Send + Sync>;
 
 /// Fetch and parse `{fhir_base}/.well-known/smart-configuration` (with the CapabilityStatement
-/// fallback); the seed's `discoverSmartConfiguration`.
+/// fallback).
 ///
 /// # Errors
-/// [`Error::Smart`] with a [`smart_core::Error::Discovery`] naming the URL and status.
+/// [`Error::Discovery`] naming the URL and status; [`Error::Transport`].
 pub async fn discover(http: &HttpClient, fhir_base: &FhirBaseUrl) -> Result<Discovered, Error> {
-    http.run(&mut Discovery::new(fhir_base.clone())).await
+    http.run(Discovery::new(fhir_base.clone()).allow_insecure_http(http.allows_insecure_http()))
+        .await
 }
 
-/// Discover, then build the authorization request (the seed's `buildAuthorizeUrl` with PKCE
-/// and `state` generated for you). Redirect the browser to `request.url` and keep
-/// `request.pending` in the user's session.
+/// Discover, then build the authorization request (PKCE and `state` generated for you).
+/// Redirect the browser to `request.url` and keep `request.pending` in the user's session.
 ///
 /// # Errors
 /// [`smart_core::error::CallbackError::IssNotAllowed`] (before any request), discovery
@@ -45,146 +45,104 @@ pub async fn begin_launch(
     app: &AppConfig,
     launch: Launch,
 ) -> Result<AuthorizationRequest, Error> {
-    http.run(&mut LaunchFlow::new(
-        app.clone(),
-        launch,
-        Arc::new(SystemEntropy),
-    )?)
-    .await
+    http.run(LaunchFlow::new(app.clone(), launch, app.entropy.clone())?)
+        .await
 }
 
-/// Validate the callback and exchange the code (the seed's `exchangeCode`), returning a
-/// ready [`SmartClient`] with an in-memory store.
+/// Validate the callback and exchange the code, returning a ready [`SmartClient`] with an
+/// in-memory store.
 ///
 /// # Errors
-/// [`smart_core::Error::Callback`] (state, error redirect, RFC 9207 `iss`) before any
-/// request; [`smart_core::Error::OAuth`] from the token endpoint (e.g. `invalid_grant`).
+/// [`Error::Callback`] (state, error redirect, RFC 9207 `iss`) before any request;
+/// [`Error::OAuth`] from the token endpoint (e.g. `invalid_grant`).
 pub async fn complete_launch(
     http: &HttpClient,
     app: &AppConfig,
     pending: PendingAuthorization,
     redirect_url: &str,
 ) -> Result<SmartClient, Error> {
-    let entropy: Arc<dyn Entropy> = Arc::new(SystemEntropy);
     let validated = pending.callback(app, redirect_url)?;
     let fhir_base = validated.exchange.fhir_base().clone();
     let token_endpoint = validated.exchange.token_endpoint().clone();
-    let token = http
-        .run(&mut validated.exchange.into_flow(entropy.clone()))
-        .await?;
-    let session = Session::new(app, fhir_base, token_endpoint, token, entropy);
-    // Refreshes go through the caller's client (timeouts, insecure-http opt-in, body cap).
+    let token = http.run(validated.exchange).await?;
+    let session = Session::new(app, fhir_base, token_endpoint, token, now());
     SmartClient::builder(session)
         .http(http.clone())
         .build()
         .await
 }
 
-/// Refresh once, outside a [`SmartClient`] (the seed's `refreshToken`): `grant_type=refresh_token`
-/// with the app's client authentication and an optional narrower `scope` (REFR-02, REFR-03).
-/// Returns the raw response: a `SmartClient` merges it into its token set (keeping the old
-/// refresh token when no new one is sent, REFR-04); here that is the caller's job (see
-/// [`TokenResponse::merge_refresh`]).
+/// Refresh once, outside a [`SmartClient`]: `grant_type=refresh_token` with the app's client
+/// authentication and an optional narrower `scope`. Returns the raw response; merge it into a
+/// stored token set with [`TokenResponse::merge_refresh`].
 ///
 /// # Errors
-/// [`smart_core::Error::OAuth`] (e.g. `invalid_grant`), transport errors.
+/// [`Error::OAuth`] (e.g. `invalid_grant`), [`Error::Transport`], …
 pub async fn refresh_token(
     http: &HttpClient,
     app: &AppConfig,
     token_endpoint: &url::Url,
-    refresh_token: &smart_core::secret::RefreshToken,
+    refresh_token: &RefreshToken,
     scope: Option<&str>,
 ) -> Result<TokenResponse, Error> {
-    let now = crate::client::now();
-    let request = smart_core::refresh::refresh_request(
-        &app.client_auth,
-        token_endpoint,
-        refresh_token,
-        scope,
-        app.allow_insecure_http,
-        now,
-        &SystemEntropy,
-    )?;
-    let response = http.send(request).await?;
-    smart_core::refresh::parse_refresh_response(
-        &response,
-        token_endpoint,
-        crate::client::now(),
-        refresh_token,
-        &app.client_auth,
-    )
-    .map_err(Error::from)
+    http.run(smart_core::refresh::refresh(
+        app.client_auth.clone(),
+        token_endpoint.clone(),
+        refresh_token.clone(),
+        scope.map(str::to_owned),
+        http.allows_insecure_http(),
+        app.entropy.clone(),
+    ))
+    .await
 }
 
-/// Introspect `token` at `endpoint` (RFC 7662; SMART "Token Introspection", INTRO-01): one
-/// `POST` built by [`introspection_request`](smart_core::introspection::introspection_request),
-/// authenticated with the client's credentials or a bearer token (`auth`), with an optional
-/// `token_type_hint`. Find `endpoint` in discovery
-/// (`SmartConfiguration::introspection_endpoint`). The HTTP client enforces its own
-/// https/loopback policy on the endpoint.
-///
-/// An inactive, unknown, expired or revoked token is `Ok` with `active: false`, not an error.
+/// Introspect `token` at `endpoint` (RFC 7662; SMART "Token Introspection"), authenticated
+/// with the client's credentials or a bearer token. An inactive token is `Ok` with
+/// `active: false`.
 ///
 /// # Errors
-/// [`smart_core::Error::OAuth`] for an OAuth error answer (e.g. 401 `invalid_client`; values
-/// this request sent are redacted from its texts), [`smart_core::Error::Http`] for another
-/// non-2xx status, [`smart_core::Error::Parse`] for a malformed answer,
-/// [`smart_core::Error::InsecureUrl`], client-authentication errors, transport errors.
+/// [`Error::OAuth`] (e.g. 401 `invalid_client`), [`Error::Http`], [`Error::Parse`],
+/// [`Error::Transport`]; never containing `token` or credentials.
 pub async fn introspect(
     http: &HttpClient,
     endpoint: &url::Url,
-    token: &str,
+    token: &AccessToken,
     token_type_hint: Option<TokenTypeHint>,
-    auth: IntrospectionAuth<'_>,
+    auth: IntrospectionAuth,
 ) -> Result<Introspection, Error> {
-    let request = introspection::introspection_request(
-        endpoint,
-        token,
+    http.run(introspection::introspect(
+        endpoint.clone(),
+        token.clone(),
         token_type_hint,
         auth,
-        true, // the HttpClient applies its own allow_insecure_http policy in `send`
-        crate::client::now(),
-        &SystemEntropy,
-    )?;
-    let response = http.send(request).await?;
-    introspection::parse_introspection_response(&response, endpoint)
-        .map_err(|e| Error::from(introspection::redact_sent_values(e, token, auth)))
+        http.allows_insecure_http(),
+        smart_core::entropy::default_entropy(),
+    ))
+    .await
 }
 
-/// Revoke `token` at `endpoint` (RFC 7009 §2), authenticated with `client_auth` as at the
-/// token endpoint, with an optional `token_type_hint`. Find `endpoint` in discovery
-/// (`SmartConfiguration::revocation_endpoint`; SMART defines no revocation profile). `Ok`
-/// also when the token was already invalid (RFC 7009 §2.2). Revoking a refresh token usually
-/// revokes its access tokens too.
+/// Revoke `token` at `endpoint` (RFC 7009), authenticated as at the token endpoint. `Ok` also
+/// when the token was already invalid.
 ///
 /// # Errors
-/// [`smart_core::Error::OAuth`] (e.g. 400 `unsupported_token_type`, 401 `invalid_client`,
-/// 503 `temporarily_unavailable`), [`smart_core::Error::Http`] for another non-2xx status,
-/// [`smart_core::Error::InsecureUrl`], client-authentication errors, transport errors.
+/// [`Error::OAuth`] (e.g. 400 `unsupported_token_type`), [`Error::Http`],
+/// [`Error::Transport`].
 pub async fn revoke(
     http: &HttpClient,
     endpoint: &url::Url,
-    token: &str,
+    token: &AccessToken,
     token_type_hint: Option<TokenTypeHint>,
     client_auth: &ClientAuth,
 ) -> Result<(), Error> {
-    let request = introspection::revocation_request(
-        endpoint,
-        token,
+    http.run(introspection::revoke(
+        endpoint.clone(),
+        token.clone(),
         token_type_hint,
-        client_auth,
-        true, // the HttpClient applies its own allow_insecure_http policy in `send`
-        crate::client::now(),
-        &SystemEntropy,
-    )?;
-    let response = http.send(request).await?;
-    introspection::parse_revocation_response(&response, endpoint).map_err(|e| {
-        Error::from(introspection::redact_sent_values(
-            e,
-            token,
-            IntrospectionAuth::Client(client_auth),
-        ))
-    })
+        client_auth.clone(),
+        http.allows_insecure_http(),
+        smart_core::entropy::default_entropy(),
+    ))
+    .await
 }
 
 /// Builder for [`SmartClient`].
@@ -192,9 +150,10 @@ pub async fn revoke(
 pub struct SmartClientBuilder {
     session: Session,
     http: Option<HttpClient>,
-    store: Arc<dyn TokenStore>,
+    store: Arc<dyn AsyncTokenStore>,
     store_key: Option<String>,
     on_rotate: Option<RotationHook>,
+    on_store_event: Option<StoreEventHook>,
 }
 
 impl SmartClientBuilder {
@@ -205,65 +164,67 @@ impl SmartClientBuilder {
     }
 
     /// Persist token sets in `store` (default: in memory).
-    pub fn store(mut self, store: Arc<dyn TokenStore>) -> Self {
+    pub fn store(mut self, store: Arc<dyn AsyncTokenStore>) -> Self {
         self.store = store;
         self
     }
 
-    /// The key to store under (the seed's `storeKey`, e.g. `smart:{user_id}`); default
-    /// [`SmartClient::default_store_key`].
+    /// The key to store under (e.g. `smart:{user_id}`); default
+    /// [`Session::store_key`].
     pub fn store_key(mut self, key: impl Into<String>) -> Self {
         self.store_key = Some(key.into());
         self
     }
 
-    /// Report every rotated token set to `hook` before it is used.
+    /// Report every new token set to `hook` before it is used.
     pub fn on_rotate(mut self, hook: RotationHook) -> Self {
         self.on_rotate = Some(hook);
+        self
+    }
+
+    /// Report store events (failures the client works around) to `hook`.
+    pub fn on_store_event(mut self, hook: StoreEventHook) -> Self {
+        self.on_store_event = Some(hook);
         self
     }
 
     /// Build the client and persist the current token set.
     ///
     /// # Errors
-    /// [`Error::Store`] when the store fails.
+    /// [`Error::Store`] when the store fails; [`Error::InsecureUrl`] from the default client.
     pub async fn build(self) -> Result<SmartClient, Error> {
-        let key = self
-            .store_key
-            .unwrap_or_else(|| SmartClient::default_store_key(&self.session.to_stored()));
         let http = match self.http {
             Some(h) => h,
             None => HttpClient::new()?,
         };
-        let client = SmartClient {
-            http,
-            session: Mutex::new(self.session),
-            store: self.store,
-            key,
-            on_rotate: self.on_rotate,
-        };
-        let stored = client.lock().await.to_stored();
-        client.persist(&stored).await?;
+        let mut session = self.session;
+        session.set_store(self.store_key, self.store.lease_config());
+        let mut source = SourceHandle::new(session, http);
+        if let Some(inner) = source.inner_mut() {
+            inner.store = Some(self.store);
+            inner.on_store_event = self.on_store_event;
+            if let Some(hook) = self.on_rotate {
+                inner.on_new_token = Some(Box::new(move |s: &Session| hook(&s.to_stored())));
+            }
+        }
+        let client = SmartClient { source };
+        client.source.run().await?;
         Ok(client)
     }
 }
 
-/// An App Launch client (the seed's `SmartClient`): holds the token set, exposes the launch
-/// context, gives the `Authorization` header and refreshes automatically within the skew
-/// window when a refresh token exists. Task-safe; concurrent callers wait for a single
-/// refresh.
+/// An App Launch client: holds the token set, exposes the launch context, gives the
+/// `Authorization` header and refreshes ahead of expiry when a refresh token exists.
+/// Shareable between tasks: a fresh token is read without a lock; a background task refreshes
+/// ahead of expiry while callers keep the still-valid token.
 pub struct SmartClient {
-    http: HttpClient,
-    session: Mutex<Session>,
-    store: Arc<dyn TokenStore>,
-    key: String,
-    on_rotate: Option<RotationHook>,
+    source: SourceHandle<Session>,
 }
 
 impl std::fmt::Debug for SmartClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SmartClient")
-            .field("store_key", &self.key)
+            .field("store_key", &self.store_key())
             .finish_non_exhaustive()
     }
 }
@@ -277,23 +238,25 @@ impl SmartClient {
             store: Arc::new(InMemoryTokenStore::new()),
             store_key: None,
             on_rotate: None,
+            on_store_event: None,
         }
     }
 
     /// Restore a client from `store` under `key`.
     ///
     /// # Errors
-    /// [`Error::Store`]; [`smart_core::Error::Config`] when nothing is stored under `key` or it
-    /// belongs to another `client_id`.
+    /// [`Error::Store`]; [`Error::Config`] when nothing is stored under `key` or it belongs
+    /// to another `client_id`.
     pub async fn restore(
         app: &AppConfig,
-        store: Arc<dyn TokenStore>,
+        store: Arc<dyn AsyncTokenStore>,
         key: &str,
     ) -> Result<Self, Error> {
-        let stored = store.get(key).await.map_err(Error::Store)?.ok_or_else(|| {
-            smart_core::Error::Config(format!("no session stored under key `{key}`"))
-        })?;
-        let session = Session::from_stored(app, stored, Arc::new(SystemEntropy))?;
+        let stored = store
+            .get(key)
+            .await?
+            .ok_or_else(|| Error::Config(format!("no session stored under key `{key}`")))?;
+        let session = Session::from_stored(app, stored, now())?;
         Self::builder(session)
             .store(store)
             .store_key(key)
@@ -301,177 +264,123 @@ impl SmartClient {
             .await
     }
 
-    /// The default store key: distinct for every token endpoint, client, user (`id_token`
-    /// `sub`/`fhirUser` or `patient`) and grant (a digest of the first refresh or access
-    /// token), so two launches, servers or users never share a slot.
-    pub fn default_store_key(stored: &StoredToken) -> String {
-        stored.default_key()
-    }
-
     /// The key this client's token set is stored under.
-    pub fn store_key(&self) -> &str {
-        &self.key
-    }
-
-    async fn lock(&self) -> MutexGuard<'_, Session> {
-        let mut guard = self.session.lock().await;
-        // A cancelled holder may have left a refresh in flight.
-        guard.abort();
-        guard
-    }
-
-    async fn persist(&self, stored: &StoredToken) -> Result<(), Error> {
-        if let Some(hook) = &self.on_rotate {
-            hook(stored);
-        }
-        self.store
-            .set(&self.key, stored)
-            .await
-            .map_err(Error::Store)
-    }
-
-    async fn drive(&self, session: &mut Session) -> Result<Arc<TokenResponse>, Error> {
-        let result = self.http.run(session).await;
-        if session.take_refreshed() {
-            self.persist(&session.to_stored()).await?;
-        }
-        result
+    pub fn store_key(&self) -> String {
+        self.source.with(|s| s.store_key().to_owned())
     }
 
     /// The current token set, refreshed first if it is within the skew window.
     ///
     /// # Errors
-    /// [`smart_core::Error::NoRefreshToken`] when it expired and cannot be refreshed;
-    /// [`smart_core::Error::OAuth`] when the refresh is rejected (the refresh token is then
-    /// dropped); transport and store errors.
-    pub async fn token(&self) -> Result<Arc<TokenResponse>, Error> {
-        let mut session = self.lock().await;
-        self.drive(&mut session).await
+    /// [`Error::NoRefreshToken`] when it expired and cannot be refreshed; [`Error::OAuth`]
+    /// when the refresh is rejected (the refresh token is then dropped); transport and store
+    /// errors.
+    pub async fn token(&self) -> Result<Arc<CachedToken>, Error> {
+        self.source.token().await
     }
 
-    /// `Authorization: Bearer …` for the next FHIR request (RESP-03).
+    /// `Authorization: Bearer …` for the next FHIR request (RFC 6750 §2.1).
     ///
     /// # Errors
     /// As [`token`](Self::token).
     pub async fn authorization(&self) -> Result<AuthorizationHeader, Error> {
-        let t = self.token().await?;
-        Ok(AuthorizationHeader::new(format!(
-            "Bearer {}",
-            t.access_token.secret()
-        )))
+        match self.source.fresh_authorization() {
+            Some(h) => Ok(h),
+            None => Ok(self.source.run().await?.authorization().clone()),
+        }
     }
 
-    /// Refresh now, optionally with a narrower `scope` (the seed's `refreshToken`).
+    /// Refresh now, optionally with a narrower `scope`.
     ///
     /// # Errors
     /// As [`token`](Self::token).
-    pub async fn refresh(&self, scope: Option<&str>) -> Result<Arc<TokenResponse>, Error> {
-        let mut session = self.lock().await;
-        session.request_refresh(scope.map(str::to_owned));
-        self.drive(&mut session).await
+    pub async fn refresh(&self, scope: Option<&str>) -> Result<Arc<CachedToken>, Error> {
+        self.source
+            .with(|s| s.request_refresh(scope.map(str::to_owned)));
+        self.source.run().await
     }
 
     /// The FHIR server answered 401: stop using the access token; the next call refreshes
-    /// (or fails with [`smart_core::Error::NoRefreshToken`]).
-    pub async fn on_unauthorized(&self) {
-        self.lock().await.invalidate();
+    /// (or fails with [`Error::NoRefreshToken`]).
+    ///
+    /// # Errors
+    /// None today; the `Result` matches the Backend Services source.
+    pub fn on_unauthorized(&self) -> Result<(), Error> {
+        self.source.with(Session::invalidate);
+        Ok(())
     }
 
     /// The persistent form of the session (what the store holds).
-    pub async fn stored(&self) -> StoredToken {
-        self.lock().await.to_stored()
+    pub fn stored(&self) -> StoredToken {
+        self.source.with(|s| s.to_stored())
     }
 
-    /// An immutable snapshot of the current token set (the seed's `tokens`).
-    pub async fn tokens(&self) -> Arc<TokenResponse> {
-        self.lock().await.token().clone()
+    /// The current token set (possibly expired), without refreshing.
+    pub fn tokens(&self) -> Arc<CachedToken> {
+        self.source.with(|s| s.token())
     }
 
     /// The FHIR base URL.
-    pub async fn fhir_base(&self) -> FhirBaseUrl {
-        self.lock().await.fhir_base().clone()
+    pub fn fhir_base(&self) -> FhirBaseUrl {
+        self.source.with(|s| s.fhir_base().clone())
     }
 
     /// `patient` from the launch context.
-    pub async fn patient_id(&self) -> Option<String> {
-        self.tokens().await.context.patient.clone()
+    pub fn patient_id(&self) -> Option<String> {
+        self.source.with(|s| s.patient_id())
     }
 
     /// `encounter` from the launch context.
-    pub async fn encounter_id(&self) -> Option<String> {
-        self.tokens().await.context.encounter.clone()
+    pub fn encounter_id(&self) -> Option<String> {
+        self.source.with(|s| s.encounter_id())
     }
 
     /// `fhirContext` items.
-    pub async fn fhir_context(&self) -> Vec<FhirContextItem> {
-        self.tokens().await.context.fhir_context.clone()
+    pub fn fhir_context(&self) -> Vec<FhirContextItem> {
+        self.source.with(|s| s.fhir_context())
     }
 
     /// `need_patient_banner`.
-    pub async fn need_patient_banner(&self) -> Option<bool> {
-        self.tokens().await.context.need_patient_banner
+    pub fn need_patient_banner(&self) -> Option<bool> {
+        self.source.with(|s| s.need_patient_banner())
     }
 
     /// `smart_style_url`.
-    pub async fn smart_style_url(&self) -> Option<String> {
-        self.tokens().await.context.smart_style_url.clone()
+    pub fn smart_style_url(&self) -> Option<String> {
+        self.source.with(|s| s.smart_style_url())
     }
 
-    /// The granted `scope` (may differ from the request; RESP-02).
-    pub async fn scope(&self) -> Option<String> {
-        self.tokens().await.scope.clone()
+    /// The granted `scope` (may differ from the request).
+    pub fn scope(&self) -> Option<String> {
+        self.source.with(|s| s.scope())
     }
 
     /// The raw `id_token`, if `openid` was granted.
-    pub async fn id_token(&self) -> Option<IdToken> {
-        self.tokens().await.id_token.clone()
+    pub fn id_token(&self) -> Option<IdToken> {
+        self.source.with(|s| s.id_token())
     }
 
     /// The `id_token` claims, **not signature-verified** (see
-    /// [`verify_id_token`](Self::verify_id_token) for verified claims).
-    pub async fn id_token_claims_unverified(&self) -> Option<UnverifiedIdTokenClaims> {
-        let t = self.tokens().await;
-        UnverifiedIdTokenClaims::decode(t.id_token.as_ref()?).ok()
+    /// [`verify_id_token`](Self::verify_id_token)).
+    pub fn id_token_claims_unverified(&self) -> Option<UnverifiedIdTokenClaims> {
+        self.source.with(|s| s.id_token_claims_unverified())
     }
 
-    /// `fhirUser` resolved against the FHIR base (from the unverified `id_token`; use
-    /// [`verify_id_token`](Self::verify_id_token) before trusting it).
-    pub async fn fhir_user(&self) -> Option<url::Url> {
-        let base = self.fhir_base().await;
-        self.id_token_claims_unverified()
-            .await?
-            .fhir_user_url(&base)
+    /// `fhirUser` from the unverified `id_token`, resolved against the FHIR base.
+    pub fn fhir_user(&self) -> Option<url::Url> {
+        self.source.with(|s| s.fhir_user_unverified())
     }
 
-    /// Verify the `id_token` — signature and claims (OIDC Core 1.0 §3.1.3.7; SMART OIDC-01,
-    /// OIDC-02, OIDC-04) — and return its claims, e.g. a trustworthy `fhirUser`
-    /// ([`VerifiedIdTokenClaims::fhir_user_url`]).
-    ///
-    /// Kept simple: every call rediscovers the FHIR base ([`discover`]: one request) for the
-    /// expected `issuer` (the OIDC issuer, not the FHIR base: case B06) and `jwks_uri`, then
-    /// runs an [`IdTokenVerifier`] through this client's HTTP client: one JWKS request, a
-    /// second only if the token's `kid` is not in the first answer (B06), preceded by
-    /// `{issuer}/.well-known/openid-configuration` when discovery has no `jwks_uri`. Nothing
-    /// is cached. Claims are checked against the system clock with the default 60 s skew
-    /// ([`DEFAULT_ID_TOKEN_CLOCK_SKEW_SECS`](smart_core::id_token::DEFAULT_ID_TOKEN_CLOCK_SKEW_SECS));
-    /// no `nonce` is checked (the launch sends none). For other policies (a cached JWKS, a
-    /// nonce, another skew) build an [`IdTokenVerifier`] yourself and [`HttpClient::run`] it.
+    /// Verify the `id_token` — signature and claims (OpenID Connect Core 1.0 §3.1.3.7) —
+    /// and return its claims: discovery for the expected `issuer` and `jwks_uri`, then the
+    /// JWKS (and the OpenID configuration when discovery has no `jwks_uri`). Nothing is
+    /// cached; 60 s of clock leeway; no `nonce`.
     ///
     /// # Errors
-    /// [`smart_core::Error::IdToken`]: [`IdTokenError::Missing`] when the token set has no
-    /// `id_token` (no `openid` scope); [`IdTokenError::Discovery`] when the SMART
-    /// configuration has no `issuer` or the OpenID configuration / JWKS is unusable; the
-    /// signature and claims errors ([`IdTokenError::BadSignature`],
-    /// [`IdTokenError::NoMatchingKey`], [`IdTokenError::IssuerMismatch`],
-    /// [`IdTokenError::Expired`], …). Discovery and transport errors as for [`discover`].
+    /// [`Error::IdToken`] ([`smart_core::error::IdTokenError::Missing`] without an
+    /// `id_token`; signature and claims errors), discovery and transport errors.
     pub async fn verify_id_token(&self) -> Result<VerifiedIdTokenClaims, Error> {
-        let id_token = self
-            .id_token()
-            .await
-            .ok_or(smart_core::Error::IdToken(IdTokenError::Missing))?;
-        let client_id = self.stored().await.client_id;
-        let discovered = discover(&self.http, &self.fhir_base().await).await?;
-        let mut verifier = IdTokenVerifier::from_discovery(&id_token, &discovered, client_id)?;
-        self.http.run(&mut verifier).await
+        let flow = self.source.with(|s| VerifyIdToken::for_session(s))?;
+        self.source.inner.http.run(flow).await
     }
 }

@@ -1,120 +1,43 @@
 use std::sync::Arc;
 
 use smart_core::backend::{BackendServices, BackendServicesConfig};
-use smart_core::entropy::{Entropy, SystemEntropy};
+use smart_core::entropy::{Entropy, default_entropy};
 use smart_core::secret::{AccessToken, AuthorizationHeader};
-use smart_core::session::StoredToken;
-use smart_core::token::TokenResponse;
-use smart_core::{Action, Flow};
-use tokio::sync::{Mutex, MutexGuard};
+use smart_core::{CachedToken, Error};
 
-use crate::client::now;
-use crate::{Error, HttpClient, TokenStore};
+use crate::HttpClient;
+use crate::source::{SourceHandle, StoreEventHook};
+use crate::store::AsyncTokenStore;
 
-/// The flow plus its optional persistence.
-struct Inner {
-    flow: BackendServices,
-    store: Option<(Arc<dyn TokenStore>, Option<String>)>,
-    loaded: bool,
-    last_saved: Option<Arc<TokenResponse>>,
-}
-
-impl std::fmt::Debug for Inner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inner")
-            .field("flow", &self.flow)
-            .field("store", &self.store.as_ref().map(|(_, key)| key))
-            .field("loaded", &self.loaded)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Inner {
-    fn key(&self) -> Option<String> {
-        let (_, explicit) = self.store.as_ref()?;
-        explicit
-            .clone()
-            .or_else(|| self.flow.cache_key().map(|k| k.to_string()))
-    }
-
-    /// Once the token endpoint is known, load a stored token for this (endpoint, client,
-    /// scope) into the cache.
-    async fn load_once(&mut self) -> Result<(), Error> {
-        if self.loaded || self.flow.cache_key().is_none() {
-            return Ok(());
-        }
-        self.loaded = true;
-        let (Some((store, _)), Some(key)) = (self.store.clone(), self.key()) else {
-            return Ok(());
-        };
-        let Some(stored) = store.get(&key).await.map_err(Error::Store)? else {
-            return Ok(());
-        };
-        let endpoint_matches = self
-            .flow
-            .smart_configuration()
-            .is_some_and(|sc| sc.token_endpoint == stored.token_endpoint);
-        if endpoint_matches && stored.client_id == self.flow.config().client_id {
-            let token = Arc::new(stored.token);
-            self.last_saved = Some(token.clone());
-            self.flow.restore(token);
-        }
-        Ok(())
-    }
-
-    async fn save_if_new(&mut self, token: &Arc<TokenResponse>) -> Result<(), Error> {
-        if self
-            .last_saved
-            .as_ref()
-            .is_some_and(|s| Arc::ptr_eq(s, token))
-        {
-            return Ok(());
-        }
-        if let (Some((store, _)), Some(key), Some(sc)) = (
-            self.store.clone(),
-            self.key(),
-            self.flow.smart_configuration(),
-        ) {
-            let stored = StoredToken {
-                fhir_base: self.flow.config().fhir_base.clone(),
-                token_endpoint: sc.token_endpoint.clone(),
-                client_id: self.flow.config().client_id.clone(),
-                token: (**token).clone(),
-            };
-            store.set(&key, &stored).await.map_err(Error::Store)?;
-        }
-        self.last_saved = Some(token.clone());
-        Ok(())
-    }
-}
-
-/// An async, task-safe SMART Backend Services token source (the seed's `BackendServicesAuth`).
+/// A SMART Backend Services token source, shared between tasks (in an `Arc`).
 ///
-/// The token is cached until it is within the skew window of expiry (default 30 s).
-/// Concurrent callers on a cold or expiring cache cause exactly **one** token request: the
-/// first holds the (async) lock while it fetches, the others wait and then reuse its token.
-/// If the fetching task is cancelled, the request is forgotten and the next caller starts a
-/// new one with a fresh assertion. With
-/// [`with_store`](Self::with_store) the token also persists in a [`TokenStore`] (the seed's
-/// `tokenStore` option), keyed by (token endpoint, `client_id`, scope).
+/// - A fresh token is read without taking any lock.
+/// - On a cold cache exactly **one** token request is in flight however many tasks ask;
+///   they all get its outcome, success or the same error.
+/// - Inside the skew window (default 30 s before expiry) a background task fetches a new
+///   token while every caller keeps the still-valid one.
+/// - Failures are retried and backed off as `smart_core::retry` describes: during a backoff
+///   callers get the last error at once, without a request, unless a valid token is cached.
+/// - With [`with_store`](Self::with_store) tokens persist in a [`TokenStore`] keyed by
+///   (token endpoint, `client_id`, scope); a store that coordinates processes (e.g. Redis)
+///   makes processes take turns, so a fleet mints one token per expiry.
 #[derive(Debug)]
 pub struct BackendServicesAuth {
-    http: HttpClient,
-    inner: Mutex<Inner>,
+    source: SourceHandle<BackendServices>,
 }
 
 impl BackendServicesAuth {
-    /// A token source with the default [`HttpClient`] and the OS entropy source.
+    /// A token source with a default [`HttpClient`] (allowing plain HTTP only if the
+    /// configuration does) and the operating system's entropy.
     ///
     /// # Errors
-    /// [`Error::Smart`] with [`smart_core::Error::Config`] or `InsecureUrl` for a bad
-    /// configuration (see [`BackendServices::new`]); [`Error::Transport`] if the HTTP client
-    /// cannot be built.
+    /// [`Error::Config`] or [`Error::InsecureUrl`] for a bad configuration (see
+    /// [`BackendServices::new`]).
     pub fn new(config: BackendServicesConfig) -> Result<Self, Error> {
         let http = HttpClient::builder()
             .allow_insecure_http(config.allow_insecure_http)
             .build()?;
-        Self::with_client(config, http, Arc::new(SystemEntropy))
+        Self::with_client(config, http, default_entropy())
     }
 
     /// A token source with a caller-supplied client and entropy source.
@@ -127,62 +50,42 @@ impl BackendServicesAuth {
         entropy: Arc<dyn Entropy>,
     ) -> Result<Self, Error> {
         let flow = BackendServices::new(config, entropy)?;
-        let inner = Inner {
-            flow,
-            store: None,
-            loaded: false,
-            last_saved: None,
-        };
         Ok(Self {
-            http,
-            inner: Mutex::new(inner),
+            source: SourceHandle::new(flow, http),
         })
     }
 
     /// Persist tokens in `store` under `key` (default: the cache key
     /// `smart-bs:{token endpoint}:{client_id}:{scope}`, percent-encoded). A stored token is
-    /// loaded on first use, once the token endpoint is known, and reused while it is fresh.
+    /// used once the token endpoint is known, while it is fresh; if the store fails, the
+    /// source goes on without it and reports a `StoreEvent` to
+    /// [`on_store_event`](Self::on_store_event).
     #[must_use]
-    pub fn with_store(mut self, store: Arc<dyn TokenStore>, key: Option<String>) -> Self {
-        let inner = self.inner.get_mut();
-        inner.store = Some((store, key));
-        inner.loaded = false;
+    pub fn with_store(mut self, store: Arc<dyn AsyncTokenStore>, key: Option<String>) -> Self {
+        let lease = store.lease_config();
+        if let Some(inner) = self.source.inner_mut() {
+            inner.shared.lock().set_store(key, lease);
+            inner.store = Some(store);
+        }
         self
     }
 
-    async fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A cancelled holder may have left a request in flight: forget it.
-        let mut guard = self.inner.lock().await;
-        if guard.flow.is_awaiting_response() {
-            guard.flow.abort();
+    /// Report store events (failures, ignored entries) to `hook`.
+    #[must_use]
+    pub fn on_store_event(mut self, hook: StoreEventHook) -> Self {
+        if let Some(inner) = self.source.inner_mut() {
+            inner.on_store_event = Some(hook);
         }
-        guard
+        self
     }
 
-    /// The current token response, fetching a new one if the cache is cold or expiring.
+    /// The current token, fetching a new one if the cache is cold or expiring.
     ///
     /// # Errors
-    /// [`Error::Smart`] (e.g. an OAuth error with the server's `error` code and HTTP status),
-    /// [`Error::Transport`], [`Error::BodyTooLarge`], [`Error::Store`].
-    pub async fn token(&self) -> Result<Arc<TokenResponse>, Error> {
-        let mut inner = self.lock().await;
-        loop {
-            inner.load_once().await?;
-            match inner.flow.poll(now())? {
-                Action::Ready(token) => {
-                    inner.save_if_new(&token).await?;
-                    return Ok(token);
-                }
-                Action::Send(request) => match self.http.send(request).await {
-                    Ok(response) => inner.flow.handle_response(response, now())?,
-                    Err(e) => {
-                        inner.flow.abort();
-                        return Err(e);
-                    }
-                },
-                _ => return Err(smart_core::Error::Misuse("unknown action").into()),
-            }
-        }
+    /// [`Error::OAuth`] (e.g. `invalid_client` with the HTTP status), [`Error::Transport`],
+    /// [`Error::Discovery`], [`Error::Store`] …: the error of the flight this call waited on.
+    pub async fn token(&self) -> Result<Arc<CachedToken>, Error> {
+        self.source.token().await
     }
 
     /// The current access token (see [`token`](Self::token)).
@@ -193,31 +96,25 @@ impl BackendServicesAuth {
         Ok(self.token().await?.access_token.clone())
     }
 
-    /// The `Authorization` header value, `Bearer <access_token>` (RESP-03), as a redacted
-    /// secret: call `.secret()` to put it on a request.
+    /// The `Authorization` header value, `Bearer <access_token>` (RFC 6750 §2.1), shared
+    /// with every other caller: call `.secret()` to put it on a request.
     ///
     /// # Errors
     /// As [`token`](Self::token).
     pub async fn authorization(&self) -> Result<AuthorizationHeader, Error> {
-        let token = self.token().await?;
-        Ok(AuthorizationHeader::new(format!(
-            "Bearer {}",
-            token.access_token.secret()
-        )))
+        match self.source.fresh_authorization() {
+            Some(h) => Ok(h),
+            None => Ok(self.source.run().await?.authorization().clone()),
+        }
     }
 
-    /// The FHIR server answered 401: forget the cached token (and delete it from the store)
-    /// so the next call fetches a new one (the seed's `onUnauthorized`).
+    /// The FHIR server answered 401: the cached token is never used again and the next call
+    /// fetches a new one (deleting the stored copy first).
     ///
     /// # Errors
-    /// [`Error::Store`] if the store cannot delete it (the in-memory cache is cleared anyway).
-    pub async fn on_unauthorized(&self) -> Result<(), Error> {
-        let mut inner = self.lock().await;
-        inner.flow.invalidate();
-        inner.last_saved = None;
-        match (inner.store.clone(), inner.key()) {
-            (Some((store, _)), Some(key)) => store.delete(&key).await.map_err(Error::Store),
-            _ => Ok(()),
-        }
+    /// None today; the `Result` is kept for stores that act at once.
+    pub fn on_unauthorized(&self) -> Result<(), Error> {
+        self.source.with(BackendServices::invalidate);
+        Ok(())
     }
 }

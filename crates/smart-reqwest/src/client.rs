@@ -1,9 +1,8 @@
 use std::time::{Duration, SystemTime};
 
-use smart_core::flow::{MAX_RESPONSE_BYTES, check_url_security};
-use smart_core::{Action, Flow, HttpRequest, HttpResponse, Method, UnixTime};
-
-use crate::Error;
+use smart_core::error::{TransportError, TransportErrorKind};
+use smart_core::http::{MAX_RESPONSE_BYTES, check_url_security};
+use smart_core::{Error, HttpRequest, HttpResponse, Method, UnixTime};
 
 /// Default whole-request timeout (seconds).
 const DEFAULT_TIMEOUT_SECS: u64 = 30;
@@ -57,9 +56,10 @@ impl HttpClientBuilder {
             .connect_timeout(self.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("smart-reqwest/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Error::Transport {
-                url: String::new(),
-                message: e.to_string(),
+            .map_err(|e| {
+                Error::Transport(
+                    TransportError::new("", TransportErrorKind::Tls, e.to_string()).with_source(e),
+                )
             })?;
         Ok(HttpClient {
             client,
@@ -91,22 +91,30 @@ impl HttpClient {
         HttpClientBuilder::default()
     }
 
+    /// Whether plain `http://` to non-loopback hosts is allowed.
+    pub fn allows_insecure_http(&self) -> bool {
+        self.allow_insecure_http
+    }
+
+    /// The https-or-loopback rule for `request` (with this client's opt-in for plain
+    /// `http://`).
+    ///
+    /// # Errors
+    /// [`Error::InsecureUrl`].
+    pub fn check(&self, request: &HttpRequest) -> Result<(), Error> {
+        check_url_security(&request.url, self.allow_insecure_http)
+    }
+
     /// Send one request and return the response, whatever its status.
     ///
     /// # Errors
-    /// [`Error::Smart`] with [`smart_core::Error::InsecureUrl`] for a refused URL,
-    /// [`Error::Transport`] when the exchange fails, [`Error::BodyTooLarge`] past the cap.
-    pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, Error> {
-        check_url_security(&request.url, self.allow_insecure_http)?;
+    /// [`TransportError`] (timeout, connect, TLS, body too large, other) with the `reqwest`
+    /// error as its source.
+    pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
         let url = request.url.to_string();
-        let transport = |e: reqwest::Error| Error::Transport {
-            url: url.clone(),
-            // without_url: the URL is reported once, above; never echo bodies.
-            message: e.without_url().to_string(),
-        };
         let method = match request.method {
             Method::Post => reqwest::Method::POST,
-            _ => reqwest::Method::GET,
+            Method::Get => reqwest::Method::GET,
         };
         let mut builder = self.client.request(method, request.url);
         for (k, v) in &request.headers {
@@ -115,7 +123,7 @@ impl HttpClient {
         if !request.body.is_empty() {
             builder = builder.body(request.body);
         }
-        let mut response = builder.send().await.map_err(transport)?;
+        let mut response = builder.send().await.map_err(|e| transport_error(&url, e))?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -123,12 +131,19 @@ impl HttpClient {
             .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect();
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| transport_error(&url, e))?
+        {
             if body.len() + chunk.len() > self.max_body_bytes {
-                return Err(Error::BodyTooLarge {
-                    url,
-                    limit: self.max_body_bytes,
-                });
+                return Err(TransportError::new(
+                    &url,
+                    TransportErrorKind::BodyTooLarge {
+                        limit: self.max_body_bytes,
+                    },
+                    "",
+                ));
             }
             body.extend_from_slice(&chunk);
         }
@@ -138,27 +153,34 @@ impl HttpClient {
             body,
         })
     }
+}
 
-    /// Drive `flow` to completion: poll, send, feed the response, repeat. On a transport
-    /// failure the flow is [`abort`](Flow::abort)ed (so a retry signs a new assertion).
-    ///
-    /// # Errors
-    /// Whatever the flow or [`send`](Self::send) returns.
-    pub async fn run<F: Flow + Send>(&self, flow: &mut F) -> Result<F::Output, Error> {
-        loop {
-            match flow.poll(now())? {
-                Action::Ready(output) => return Ok(output),
-                Action::Send(request) => match self.send(request).await {
-                    Ok(response) => flow.handle_response(response, now())?,
-                    Err(e) => {
-                        flow.abort();
-                        return Err(e);
-                    }
-                },
-                _ => return Err(smart_core::Error::Misuse("unknown action").into()),
-            }
-        }
+/// Classify a `reqwest` error: its own timeout and connect flags, then the error chain for a
+/// TLS failure (certificate, handshake), keeping the error as the source.
+fn transport_error(url: &str, e: reqwest::Error) -> TransportError {
+    let e = e.without_url();
+    let mut chain = String::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(s) = source {
+        chain.push_str(&s.to_string().to_ascii_lowercase());
+        chain.push(' ');
+        source = s.source();
     }
+    let tls = ["certificate", "tls", "handshake", "unknownissuer"]
+        .iter()
+        .any(|w| chain.contains(w));
+    let kind = if e.is_timeout() || chain.contains("timed out") {
+        TransportErrorKind::Timeout
+    } else if tls {
+        TransportErrorKind::Tls
+    } else if e.is_connect() {
+        TransportErrorKind::Connect
+    } else {
+        TransportErrorKind::Other
+    };
+    // The whole chain: reqwest's top-level message ("error sending request") says little.
+    let message = chain.trim().to_owned();
+    TransportError::new(url, kind, message).with_source(e)
 }
 
 /// The wall clock, read here in the driver (never in the core).

@@ -37,7 +37,8 @@
 mod app;
 mod backend;
 mod client;
-mod error;
+mod driver;
+mod source;
 mod store;
 
 pub use app::{
@@ -46,6 +47,8 @@ pub use app::{
 };
 pub use backend::BackendServicesAuth;
 pub use client::{HttpClient, HttpClientBuilder};
-pub use error::Error;
 pub use smart_core;
-pub use store::{InMemoryTokenStore, StoreError, StoreFuture, TokenStore};
+pub use smart_core::Error;
+pub use smart_core::store::InMemoryTokenStore;
+pub use source::StoreEventHook;
+pub use store::{AsyncTokenStore, StoreFuture};

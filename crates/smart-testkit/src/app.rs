@@ -113,7 +113,7 @@ pub fn ehr_launch_url() -> String {
     let start = format!(
         "{}/_sandbox/ehr-launch?patient=123&encounter=enc-1&fhirContext=DiagnosticReport/dr-1&launch_url={}&redirect=1",
         crate::sandbox_url(),
-        smart_core::flow::form_encode(app_launch)
+        smart_core::http::form_encode(app_launch)
     );
     crate::browser_until(&start, app_launch, None)
 }

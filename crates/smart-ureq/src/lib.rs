@@ -38,8 +38,8 @@
 mod app;
 mod backend;
 mod client;
-mod error;
-mod store;
+mod driver;
+mod source;
 
 pub use app::{
     RotationHook, SmartClient, SmartClientBuilder, begin_launch, complete_launch, discover,
@@ -47,9 +47,10 @@ pub use app::{
 };
 pub use backend::BackendServicesAuth;
 pub use client::{HttpClient, HttpClientBuilder};
-pub use error::Error;
 pub use smart_core;
-pub use store::{InMemoryTokenStore, StoreError, TokenStore};
+pub use smart_core::Error;
+pub use smart_core::store::{InMemoryTokenStore, TokenStore};
+pub use source::StoreEventHook;
 
 /// The README's examples, compiled as doc tests.
 #[cfg(doctest)]

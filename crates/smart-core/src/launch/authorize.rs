@@ -8,8 +8,10 @@ use url::Url;
 use super::*;
 use crate::discovery::{Capability, Discovered, Discovery, SmartConfiguration};
 use crate::entropy::Entropy;
+use crate::error::TransportError;
 use crate::error::{CallbackError, Error};
-use crate::flow::{Action, Flow, HttpResponse, check_url_security, form_body};
+use crate::flow::{Action, Flow, HttpResponse};
+use crate::http::{check_url_security, form_body};
 use crate::pkce::{
     CODE_CHALLENGE_METHOD, code_challenge_s256, generate_code_verifier, generate_state,
 };
@@ -237,6 +239,7 @@ pub struct LaunchFlow {
     entropy: Arc<dyn Entropy>,
     discovery: Discovery,
     discovered: Option<Discovered>,
+    finished: bool,
 }
 
 impl LaunchFlow {
@@ -252,13 +255,15 @@ impl LaunchFlow {
             }
         }
         check_url_security(&launch.fhir_base().url(), app.allow_insecure_http)?;
-        let discovery = Discovery::new(launch.fhir_base().clone());
+        let discovery =
+            Discovery::new(launch.fhir_base().clone()).allow_insecure_http(app.allow_insecure_http);
         Ok(Self {
             app,
             launch,
             entropy,
             discovery,
             discovered: None,
+            finished: false,
         })
     }
 
@@ -272,27 +277,44 @@ impl Flow for LaunchFlow {
     type Output = AuthorizationRequest;
 
     fn poll(&mut self, now: UnixTime) -> Result<Action<AuthorizationRequest>, Error> {
+        if self.finished {
+            return Err(Error::Misuse(
+                "the launch already produced its authorization request",
+            ));
+        }
         if self.discovered.is_none() {
             match self.discovery.poll(now)? {
-                Action::Send(r) => return Ok(Action::Send(r)),
                 Action::Ready(d) => self.discovered = Some(d),
+                Action::Send(r) => return Ok(Action::Send(r)),
+                Action::Store(_) | Action::WaitUntil(_) | Action::WaitForFlight => {
+                    return Err(Error::Misuse("discovery emitted an unexpected action"));
+                }
             }
         }
         let Some(d) = &self.discovered else {
             return Err(Error::Misuse("no discovery result"));
         };
-        authorize(
+        let request = authorize(
             &self.app,
             &self.launch,
             &d.config,
             now,
             self.entropy.as_ref(),
-        )
-        .map(Action::Ready)
+        )?;
+        self.finished = true;
+        Ok(Action::Ready(request))
     }
 
     fn handle_response(&mut self, response: HttpResponse, now: UnixTime) -> Result<(), Error> {
         self.discovery.handle_response(response, now)
+    }
+
+    fn handle_transport_error(
+        &mut self,
+        error: TransportError,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        self.discovery.handle_transport_error(error, now)
     }
 
     fn abort(&mut self) {

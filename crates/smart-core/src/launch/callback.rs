@@ -2,11 +2,8 @@
 
 use url::Url;
 
-use super::exchange::ExchangeState;
-use super::*;
-use crate::entropy::Entropy;
+use super::{AppConfig, CodeExchange, EhrLaunch, PendingAuthorization};
 use crate::error::{CallbackError, Document, Error, OAuthError, ParseError};
-use crate::flow::Flow;
 use crate::secret::{AuthorizationCode, constant_time_eq};
 use crate::time::UnixTime;
 
@@ -165,16 +162,16 @@ impl PendingAuthorization {
             ));
         }
         Ok(ValidatedCallback {
-            exchange: CodeExchange {
-                client_auth: app.client_auth.clone(),
-                token_endpoint: self.token_endpoint,
+            exchange: CodeExchange::new(
+                app.client_auth.clone(),
+                self.token_endpoint,
                 code,
-                code_verifier: self.code_verifier,
-                redirect_uri: self.redirect_uri,
-                fhir_base: self.fhir_base,
-                allow_insecure_http: app.allow_insecure_http,
-                state: ExchangeState::Ready,
-            },
+                self.code_verifier,
+                self.redirect_uri,
+                self.fhir_base,
+                app.allow_insecure_http,
+                app.entropy.clone(),
+            ),
             warnings,
         })
     }

@@ -1,4 +1,5 @@
-//! The authorization-code exchange (RFC 6749 §4.1.3; SMART App Launch §"Obtain access token").
+//! The authorization-code exchange (RFC 6749 §4.1.3; SMART App Launch §"Obtain access
+//! token"): [`CodeExchange`], a one-shot [`Flow`].
 
 use std::sync::Arc;
 
@@ -6,54 +7,64 @@ use url::Url;
 
 use crate::client_auth::ClientAuth;
 use crate::entropy::Entropy;
-use crate::error::Error;
-use crate::flow::{Action, Flow, HttpRequest, HttpResponse, check_url_security};
+use crate::error::{Error, TransportError};
+use crate::flow::{Action, Flow, HttpResponse};
+use crate::redact::SentSecrets;
+use crate::request::{Outgoing, authenticated_post, refuse_redirect};
 use crate::secret::{AuthorizationCode, PkceCodeVerifier};
 use crate::time::UnixTime;
 use crate::token::{TokenResponse, parse_token_response};
 use crate::types::FhirBaseUrl;
 
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum ExchangeState {
+/// The `grant_type` of a code exchange (RFC 6749 §4.1.3).
+pub const GRANT_TYPE_AUTHORIZATION_CODE: &str = "authorization_code";
+
+enum State {
+    /// The next poll sends the code.
     Ready,
-    InFlight,
-    Done,
+    /// The code is in flight; these secrets went with it.
+    InFlight(SentSecrets),
+    /// The outcome, to hand out at the next poll (an error is repeated by later polls).
+    Done(Result<TokenResponse, Error>),
+    /// The token response was handed out.
+    Finished,
 }
 
-/// A token request (code exchange or refresh): one POST, one [`TokenResponse`].
-pub(crate) fn token_post(
-    client_auth: &ClientAuth,
-    token_endpoint: &Url,
-    mut fields: Vec<(String, String)>,
-    allow_insecure_http: bool,
-    now: UnixTime,
-    entropy: &dyn Entropy,
-) -> Result<HttpRequest, Error> {
-    check_url_security(token_endpoint, allow_insecure_http)?;
-    let mut headers = Vec::new();
-    client_auth.apply(&mut fields, &mut headers, token_endpoint, now, entropy)?;
-    let mut req = HttpRequest::post_form(
-        token_endpoint.clone(),
-        fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    );
-    req.headers.extend(headers);
-    Ok(req)
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Ready => "Ready",
+            Self::InFlight(_) => "InFlight",
+            Self::Done(Ok(_)) => "Done",
+            Self::Done(Err(_)) => "Failed",
+            Self::Finished => "Finished",
+        })
+    }
 }
 
-/// The authorization-code exchange (TOKEN-01..TOKEN-04): `grant_type=authorization_code`,
-/// `code`, the same `redirect_uri`, `code_verifier`, plus client authentication (public:
-/// `client_id` in the body; symmetric: HTTP Basic only; asymmetric: a fresh
-/// `client_assertion` and no `client_id`). A [`Flow`] with output [`TokenResponse`]; the code
-/// is sent at most once (a transport failure ends the flow: codes are single use).
+/// The authorization-code exchange, a one-shot [`Flow`] whose output is the
+/// [`TokenResponse`] (launch context, `id_token`, refresh token…). Built by
+/// [`PendingAuthorization::callback`](crate::launch::PendingAuthorization::callback).
+///
+/// The request: `grant_type=authorization_code`, `code`, the same `redirect_uri`,
+/// `code_verifier`, plus client authentication (public: `client_id` in the body; symmetric:
+/// HTTP Basic only; asymmetric: a fresh `client_assertion` and no `client_id`).
+///
+/// The code is sent **at most once** (codes are single use, RFC 6749 §4.1.2): a transport
+/// failure is final, and after [`abort`](Flow::abort) the flow fails with
+/// [`Error::Misuse`] instead of resending. A redirect is refused ([`Error::Redirect`]).
+/// Errors never contain the code, the `code_verifier` or the client's credentials, even when
+/// the server echoes them.
 pub struct CodeExchange {
-    pub(super) client_auth: ClientAuth,
-    pub(super) token_endpoint: Url,
-    pub(super) code: AuthorizationCode,
-    pub(super) code_verifier: PkceCodeVerifier,
-    pub(super) redirect_uri: String,
-    pub(super) fhir_base: FhirBaseUrl,
-    pub(super) allow_insecure_http: bool,
-    pub(super) state: ExchangeState,
+    client_auth: ClientAuth,
+    token_endpoint: Url,
+    code: AuthorizationCode,
+    code_verifier: PkceCodeVerifier,
+    redirect_uri: String,
+    fhir_base: FhirBaseUrl,
+    allow_insecure_http: bool,
+    entropy: Arc<dyn Entropy>,
+    state: State,
 }
 
 impl std::fmt::Debug for CodeExchange {
@@ -67,6 +78,30 @@ impl std::fmt::Debug for CodeExchange {
 }
 
 impl CodeExchange {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        client_auth: ClientAuth,
+        token_endpoint: Url,
+        code: AuthorizationCode,
+        code_verifier: PkceCodeVerifier,
+        redirect_uri: String,
+        fhir_base: FhirBaseUrl,
+        allow_insecure_http: bool,
+        entropy: Arc<dyn Entropy>,
+    ) -> Self {
+        Self {
+            client_auth,
+            token_endpoint,
+            code,
+            code_verifier,
+            redirect_uri,
+            fhir_base,
+            allow_insecure_http,
+            entropy,
+            state: State::Ready,
+        }
+    }
+
     /// The FHIR base the tokens are for.
     pub fn fhir_base(&self) -> &FhirBaseUrl {
         &self.fhir_base
@@ -77,96 +112,112 @@ impl CodeExchange {
         &self.token_endpoint
     }
 
-    /// Build the exchange request. Needs entropy for an asymmetric client's assertion.
-    ///
-    /// # Errors
-    /// [`Error::Misuse`] if already sent; errors of client authentication.
-    pub fn request(&mut self, now: UnixTime, entropy: &dyn Entropy) -> Result<HttpRequest, Error> {
-        if self.state != ExchangeState::Ready {
-            return Err(Error::Misuse("the authorization code was already sent"));
-        }
+    /// The client authentication the exchange uses (and a session refreshing its tokens).
+    pub fn client_auth(&self) -> &ClientAuth {
+        &self.client_auth
+    }
+
+    fn outgoing(&self, now: UnixTime) -> Result<Outgoing, Error> {
         let fields = vec![
-            ("grant_type".into(), "authorization_code".into()),
+            ("grant_type".into(), GRANT_TYPE_AUTHORIZATION_CODE.into()),
             ("code".into(), self.code.secret().into()),
             ("redirect_uri".into(), self.redirect_uri.clone()),
             ("code_verifier".into(), self.code_verifier.secret().into()),
         ];
-        let req = token_post(
+        authenticated_post(
             &self.client_auth,
             &self.token_endpoint,
             fields,
+            &["code", "code_verifier"],
             self.allow_insecure_http,
             now,
-            entropy,
-        )?;
-        self.state = ExchangeState::InFlight;
-        Ok(req)
+            self.entropy.as_ref(),
+        )
     }
 
-    /// Parse the token endpoint's answer.
-    ///
-    /// # Errors
-    /// [`Error::OAuth`] (e.g. `invalid_grant` for a PKCE mismatch), [`Error::Http`],
-    /// [`Error::Parse`]; [`Error::Misuse`] when no request is in flight.
-    pub fn response(
-        &mut self,
-        response: &HttpResponse,
-        now: UnixTime,
-    ) -> Result<TokenResponse, Error> {
-        if self.state != ExchangeState::InFlight {
-            return Err(Error::Misuse("no code exchange in flight"));
-        }
-        self.state = ExchangeState::Done;
-        parse_token_response(response, &self.token_endpoint, now).map_err(|e| {
-            let mut sent = vec![self.code.secret(), self.code_verifier.secret()];
-            sent.extend(self.client_auth.client_secret_value());
-            crate::oauth_error::redact_echoed_secrets(e, &sent)
-        })
-    }
-
-    /// Wrap as a [`Flow`] with the given entropy source.
-    pub fn into_flow(self, entropy: Arc<dyn Entropy>) -> CodeExchangeFlow {
-        CodeExchangeFlow {
-            exchange: self,
-            entropy,
-            result: None,
-        }
+    fn finish(&mut self, result: Result<TokenResponse, Error>) -> Result<(), Error> {
+        let out = result.as_ref().err().cloned();
+        self.state = State::Done(result);
+        out.map_or(Ok(()), Err)
     }
 }
 
-/// [`CodeExchange`] as a [`Flow`] (output [`TokenResponse`]).
-#[derive(Debug)]
-pub struct CodeExchangeFlow {
-    exchange: CodeExchange,
-    entropy: Arc<dyn Entropy>,
-    result: Option<TokenResponse>,
-}
-
-impl Flow for CodeExchangeFlow {
+impl Flow for CodeExchange {
     type Output = TokenResponse;
 
     fn poll(&mut self, now: UnixTime) -> Result<Action<TokenResponse>, Error> {
-        if let Some(t) = self.result.take() {
-            return Ok(Action::Ready(t));
-        }
-        match self.exchange.state {
-            ExchangeState::Ready => Ok(Action::Send(
-                self.exchange.request(now, self.entropy.as_ref())?,
-            )),
-            ExchangeState::InFlight => {
-                Err(Error::Misuse("poll called while the exchange is in flight"))
+        match std::mem::replace(&mut self.state, State::Finished) {
+            State::Ready => match self.outgoing(now) {
+                Ok(Outgoing { request, sent }) => {
+                    self.state = State::InFlight(sent);
+                    Ok(Action::Send(request))
+                }
+                Err(e) => {
+                    self.state = State::Ready;
+                    Err(e)
+                }
+            },
+            State::InFlight(sent) => {
+                self.state = State::InFlight(sent);
+                Err(Error::Misuse(
+                    "poll called while the code exchange is in flight",
+                ))
             }
-            ExchangeState::Done => Err(Error::Misuse("the code exchange already finished")),
+            State::Done(Ok(token)) => Ok(Action::Ready(token)),
+            State::Done(Err(e)) => {
+                self.state = State::Done(Err(e.clone()));
+                Err(e)
+            }
+            State::Finished => Err(Error::Misuse("the code exchange already finished")),
         }
     }
 
     fn handle_response(&mut self, response: HttpResponse, now: UnixTime) -> Result<(), Error> {
-        self.result = Some(self.exchange.response(&response, now)?);
-        Ok(())
+        if !matches!(self.state, State::InFlight(_)) {
+            // Nothing in flight: the state stays as it was.
+            return Err(Error::Misuse(
+                "handle_response called with no code exchange in flight",
+            ));
+        }
+        let State::InFlight(sent) = std::mem::replace(&mut self.state, State::Finished) else {
+            return Err(Error::Misuse(
+                "handle_response called with no code exchange in flight",
+            ));
+        };
+        let result = match refuse_redirect(&response, &self.token_endpoint, &sent) {
+            Some(e) => Err(e),
+            None => parse_token_response(&response, &self.token_endpoint, now)
+                .map_err(|e| sent.scrub_error(e)),
+        };
+        self.finish(result)
+    }
+
+    fn handle_transport_error(
+        &mut self,
+        error: TransportError,
+        _now: UnixTime,
+    ) -> Result<(), Error> {
+        if !matches!(self.state, State::InFlight(_)) {
+            // Nothing in flight: the state stays as it was.
+            return Err(Error::Misuse(
+                "handle_transport_error called with no code exchange in flight",
+            ));
+        }
+        let State::InFlight(sent) = std::mem::replace(&mut self.state, State::Finished) else {
+            return Err(Error::Misuse(
+                "handle_transport_error called with no code exchange in flight",
+            ));
+        };
+        // The code may have reached the server: never resend it.
+        self.finish(Err(sent.scrub_error(Error::Transport(error))))
     }
 
     fn abort(&mut self) {
-        // The code may have reached the server: never resend it.
-        self.exchange.state = ExchangeState::Done;
+        if matches!(self.state, State::InFlight(_)) {
+            // The code may have reached the server: never resend it.
+            self.state = State::Done(Err(Error::Misuse(
+                "the code exchange was abandoned after the code was sent; codes are single use",
+            )));
+        }
     }
 }

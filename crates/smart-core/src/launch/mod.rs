@@ -27,7 +27,6 @@ use url::Url;
 use crate::client_auth::ClientAuth;
 use crate::entropy::Entropy;
 use crate::error::{CallbackError, Error};
-use crate::flow::Flow;
 use crate::types::{ClientId, FhirBaseUrl};
 
 mod authorize;
@@ -41,7 +40,6 @@ pub use authorize::{
 pub use callback::fuzz_callback_url;
 pub use callback::{CallbackParams, PendingAuthorizations, ValidatedCallback, parse_callback};
 pub use exchange::CodeExchange;
-pub(crate) use exchange::token_post;
 
 /// An EHR launch: the `iss` (FHIR base) and opaque `launch` handle the EHR passed to the
 /// app's launch URL (SMART App Launch §"EHR Launch").
@@ -133,6 +131,9 @@ pub struct AppConfig {
     pub allow_insecure_http: bool,
     /// Refresh access tokens this many **seconds** before expiry (default 30).
     pub clock_skew_secs: u64,
+    /// Where `state`, PKCE verifiers and assertion `jti`s come from (default: the operating
+    /// system's generator; see [`default_entropy`](crate::entropy::default_entropy)).
+    pub entropy: Arc<dyn Entropy>,
     /// Extra authorization-request parameters (e.g. `login_hint`, `prompt`), appended after
     /// the SMART ones. Names the library sets itself are refused by
     /// [`with_authorize_param`](Self::with_authorize_param).
@@ -178,6 +179,7 @@ impl AppConfig {
             iss_allow_list: None,
             allow_insecure_http: false,
             clock_skew_secs: 30,
+            entropy: crate::entropy::default_entropy(),
             extra_authorize_params: Vec::new(),
         })
     }
@@ -199,6 +201,14 @@ impl AppConfig {
         }
         self.extra_authorize_params.push((name, value.into()));
         Ok(self)
+    }
+
+    /// Draw `state`, PKCE verifiers and assertion `jti`s from `entropy` (tests use a
+    /// deterministic source).
+    #[must_use]
+    pub fn with_entropy(mut self, entropy: Arc<dyn Entropy>) -> Self {
+        self.entropy = entropy;
+        self
     }
 
     /// Only accept these `iss` values.
