@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod hostile;
 pub mod mock;
 
 use std::path::PathBuf;
