@@ -51,27 +51,19 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
+
+use crate::listener::{ConnListener, lock};
 
 /// The most header bytes (request line included) the servers read for one request.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// The largest request body the servers accept (larger ones get 413 and the connection closes).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-
-/// Stack size of the per-connection threads (they only parse, sleep and write).
-const CONNECTION_STACK: usize = 256 * 1024;
-/// How long [`HostileServer`]'s `drop` waits for its connection threads to end.
-const DROP_GRACE: Duration = Duration::from_secs(5);
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 // ---------------------------------------------------------------------------------------------
 // Requests
@@ -949,13 +941,10 @@ struct State {
 struct Shared {
     addr: SocketAddr,
     base_url: String,
-    stopping: AtomicBool,
+    stopping: Arc<AtomicBool>,
     state: Mutex<State>,
     /// Notified on every request recorded and every request finished.
     changed: Condvar,
-    /// Live connections (shared with their threads, to shut them down on drop).
-    conns: Mutex<HashMap<u64, Arc<TcpStream>>>,
-    conns_changed: Condvar,
 }
 
 /// A scriptable HTTP/1.1 server on `127.0.0.1` (see the [module docs](self)).
@@ -963,7 +952,7 @@ struct Shared {
 /// `Send + Sync`: share it between tasks by reference or in an `Arc`. Dropping it stops it.
 pub struct HostileServer {
     shared: Arc<Shared>,
-    accept: Option<JoinHandle<()>>,
+    listener: ConnListener,
 }
 
 impl fmt::Debug for HostileServer {
@@ -980,12 +969,12 @@ impl HostileServer {
     /// # Panics
     /// When no loopback port can be bound or no thread started.
     pub fn start() -> HostileServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local_addr");
+        let mut listener = ConnListener::bind();
+        let addr = listener.addr();
         let shared = Arc::new(Shared {
             addr,
             base_url: format!("http://{addr}"),
-            stopping: AtomicBool::new(false),
+            stopping: listener.stop_flag(),
             state: Mutex::new(State {
                 routes: HashMap::new(),
                 fallback: Behaviour::dynamic(|req| {
@@ -1001,18 +990,13 @@ impl HostileServer {
                 connections: 0,
             }),
             changed: Condvar::new(),
-            conns: Mutex::new(HashMap::new()),
-            conns_changed: Condvar::new(),
         });
         let s = Arc::clone(&shared);
-        let accept = std::thread::Builder::new()
-            .name("hostile-accept".into())
-            .spawn(move || accept_loop(&s, &listener))
-            .expect("spawn the accept thread");
-        HostileServer {
-            shared,
-            accept: Some(accept),
-        }
+        listener.serve("hostile", move |stream, id| {
+            lock(&s.state).connections += 1;
+            serve_connection(&s, &stream, id);
+        });
+        HostileServer { shared, listener }
     }
 
     /// `http://127.0.0.1:PORT` (no trailing slash).
@@ -1167,84 +1151,10 @@ impl HostileServer {
 
 impl Drop for HostileServer {
     fn drop(&mut self) {
-        let shared = &self.shared;
-        shared.stopping.store(true, Ordering::SeqCst);
-        shared.changed.notify_all();
-        // Wake the accept loop with a connection of our own.
-        let _ = TcpStream::connect_timeout(&shared.addr, Duration::from_secs(1));
-        if let Some(t) = self.accept.take() {
-            let _ = t.join();
-        }
-        // Unblock every connection thread (reads, peeks, writes), then wait for them a little.
-        let mut conns = lock(&shared.conns);
-        for s in conns.values() {
-            let _ = s.shutdown(Shutdown::Both);
-        }
-        let deadline = Instant::now() + DROP_GRACE;
-        while !conns.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break; // a responder closure that never returns: leave its thread behind
-            }
-            conns = shared
-                .conns_changed
-                .wait_timeout(conns, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-    }
-}
-
-fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
-    let mut next_id = 0u64;
-    loop {
-        let stream = match listener.accept() {
-            Ok((s, _)) => s,
-            Err(_) if shared.stopping.load(Ordering::SeqCst) => return,
-            Err(_) => {
-                // Out of file descriptors or similar: back off a little.
-                std::thread::sleep(Duration::from_millis(5));
-                continue;
-            }
-        };
-        if shared.stopping.load(Ordering::SeqCst) {
-            return;
-        }
-        let _ = stream.set_nodelay(true);
-        let stream = Arc::new(stream);
-        let id = next_id;
-        next_id += 1;
-        lock(&shared.state).connections += 1;
-        lock(&shared.conns).insert(id, Arc::clone(&stream));
-        let s = Arc::clone(shared);
-        let spawned = std::thread::Builder::new()
-            .name(format!("hostile-conn-{id}"))
-            .stack_size(CONNECTION_STACK)
-            .spawn(move || {
-                let _registered = Registered {
-                    shared: Arc::clone(&s),
-                    id,
-                };
-                serve_connection(&s, stream, id);
-            });
-        if spawned.is_err() {
-            lock(&shared.conns).remove(&id);
-        }
-    }
-}
-
-/// Removes a connection from [`Shared::conns`] when its thread ends (even by panic).
-struct Registered {
-    shared: Arc<Shared>,
-    id: u64,
-}
-
-impl Drop for Registered {
-    fn drop(&mut self) {
-        if let Some(s) = lock(&self.shared.conns).remove(&self.id) {
-            let _ = s.shutdown(Shutdown::Both);
-        }
-        self.shared.conns_changed.notify_all();
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.changed.notify_all();
+        // Closes every connection (hung ones included) and waits for their threads.
+        self.listener.stop();
     }
 }
 
@@ -1291,8 +1201,8 @@ fn begin(shared: &Arc<Shared>, parsed: ParsedRequest, conn: u64) -> (Request, Be
     (req, behaviour, guard)
 }
 
-fn serve_connection(shared: &Arc<Shared>, stream: Arc<TcpStream>, conn: u64) {
-    let mut reader = BufReader::new(&*stream);
+fn serve_connection(shared: &Arc<Shared>, stream: &TcpStream, conn: u64) {
+    let mut reader = BufReader::new(stream);
     loop {
         let parsed = match read_request(&mut reader) {
             Ok(Some(p)) => p,
@@ -1300,7 +1210,7 @@ fn serve_connection(shared: &Arc<Shared>, stream: Arc<TcpStream>, conn: u64) {
             Err(ReadError::Bad(status, why)) => {
                 let r = Response::text(status, why).header("Connection", "close");
                 let _ = reader.get_mut().write_all(&r.to_bytes());
-                drain_then_close(&stream);
+                drain_then_close(stream);
                 break;
             }
         };
@@ -1310,7 +1220,7 @@ fn serve_connection(shared: &Arc<Shared>, stream: Arc<TcpStream>, conn: u64) {
         let (req, behaviour, in_flight) = begin(shared, parsed, conn);
         let mut steps = Vec::new();
         behaviour.plan(&req, &shared.base_url, &mut steps);
-        let keep = run_steps(shared, &stream, &req, steps);
+        let keep = run_steps(shared, stream, &req, steps);
         drop(in_flight);
         if !keep || !req.keep_alive() {
             break;

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod hostile;
+mod listener;
 pub mod mock;
 
 use std::path::PathBuf;
