@@ -163,7 +163,7 @@ impl Request {
     }
 
     /// Whether the client asked to keep the connection open after the answer.
-    fn keep_alive(&self) -> bool {
+    pub(crate) fn keep_alive(&self) -> bool {
         let conn = self.header_all("connection").join(",").to_ascii_lowercase();
         let has = |t: &str| conn.split(',').any(|v| v.trim() == t);
         if self.version == "HTTP/1.0" {
@@ -487,7 +487,7 @@ impl Response {
     }
 
     /// The status line and headers (with the blank line), without the body.
-    fn head_bytes(&self) -> Vec<u8> {
+    pub(crate) fn head_bytes(&self) -> Vec<u8> {
         let reason = self
             .reason
             .clone()
@@ -506,7 +506,7 @@ impl Response {
     }
 
     /// Whether the response itself asks to close the connection afterwards.
-    fn closes(&self) -> bool {
+    pub(crate) fn closes(&self) -> bool {
         self.headers.iter().any(|(k, v)| {
             k.eq_ignore_ascii_case("connection")
                 && v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))

@@ -10,6 +10,7 @@ pub mod app;
 pub mod hostile;
 mod listener;
 pub mod mock;
+pub mod tls;
 
 use std::path::PathBuf;
 use std::process::Command;
