@@ -1,4 +1,7 @@
-//! Test-only helpers for integration tests against the local SMART sandbox (`sandbox/`).
+//! Test-only helpers for integration tests against the local SMART sandbox (`sandbox/`), and
+//! other test servers: [`hostile`] (a scriptable misbehaving HTTP server), [`tls`] (HTTPS with
+//! a generated CA, optional mTLS), [`redis_server`] (a real local Redis), and [`mock`] (the
+//! older canned-answer server).
 //!
 //! [`sandbox_url`] returns `$SMART_SANDBOX_URL` when set (the test script exports it after
 //! `sandbox/start`), and otherwise starts the sandbox itself (under a file lock, so parallel
@@ -10,7 +13,10 @@ pub mod app;
 pub mod hostile;
 mod listener;
 pub mod mock;
+pub mod redis_server;
 pub mod tls;
+
+pub use redis_server::{RedisServer, RedisStop, redis_restart, redis_url};
 
 use std::path::PathBuf;
 use std::process::Command;
