@@ -1,8 +1,8 @@
 //! A real Redis for tests, run by `scripts/redis-start` / `scripts/redis-stop` (which install
 //! the Debian package `redis-server` when it is missing).
 //!
-//! * [`redis_url`](crate::redis_url): the Redis shared by all tests on this checkout, started on
-//!   first use (like [`sandbox_url`](crate::sandbox_url)); [`redis_restart`](crate::redis_restart)
+//! * [`redis_url`]: the Redis shared by all tests on this checkout, started on
+//!   first use (like [`sandbox_url`](crate::sandbox_url)); [`redis_restart`]
 //!   restarts it on the same port.
 //! * [`RedisServer`]: a Redis of the test's own (own port, own run dir, stopped on drop), for
 //!   tests that stop, restart or crash it without disturbing other tests.
