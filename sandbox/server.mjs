@@ -119,12 +119,25 @@ export async function startSandbox(options = {}) {
 
   // ---- state ----------------------------------------------------------------------------
   const Adapter = makeMemoryAdapter();
-  const stats = { total: 0, perClient: new Map() };
+  // Token endpoint counters (`/_admin/stats`): every POST /token, whatever the grant type or outcome.
+  const newStats = () => ({
+    total: 0, success: 0, errors: 0, inFlight: 0, maxInFlight: 0, byGrantType: new Map(), perClient: new Map(),
+  });
+  const stats = newStats();
+  const resetStats = () => {
+    // In-flight requests stay in flight: they are counted when they finish, after the reset.
+    const { inFlight } = stats;
+    Object.assign(stats, newStats(), { inFlight, maxInFlight: inFlight });
+  };
   const launches = new Map(); // launch id -> { patient, encounter, fhirContext, exp }
   const contextByGrant = new Map(); // grantId -> launch context for token responses
 
-  function countTokenRequest(clientId, ok) {
+  function countTokenRequest(clientId, grantType, ok) {
     stats.total += 1;
+    if (ok) stats.success += 1;
+    else stats.errors += 1;
+    const g = typeof grantType === 'string' && grantType ? grantType : '(none)';
+    stats.byGrantType.set(g, (stats.byGrantType.get(g) ?? 0) + 1);
     const key = clientId ?? '(unknown)';
     const s = stats.perClient.get(key) ?? { token_requests: 0, token_success: 0, token_errors: 0 };
     s.token_requests += 1;
@@ -356,17 +369,22 @@ export async function startSandbox(options = {}) {
 
   provider.use(async (ctx, next) => {
     const isToken = ctx.method === 'POST' && ctx.path === '/token';
+    if (isToken) {
+      stats.inFlight += 1;
+      stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+    }
     try {
       await next();
     } finally {
       if (isToken) {
+        stats.inFlight -= 1;
         if (ctx.state.sandboxErrorDetail && ctx.body && typeof ctx.body === 'object' && ctx.body.error
           && ctx.body.error_description && !ctx.body.error_description.includes(ctx.state.sandboxErrorDetail)) {
           ctx.body.error_description = `${ctx.body.error_description}: ${ctx.state.sandboxErrorDetail}`;
         }
         const ok = ctx.status === 200;
         const clientId = claimedClientId(ctx);
-        countTokenRequest(clientId, ok);
+        countTokenRequest(clientId, ctx.oidc?.params?.grant_type ?? ctx.oidc?.body?.grant_type, ok);
         log(`token ${ctx.oidc?.params?.grant_type ?? '?'} client=${clientId ?? '?'} -> ${ctx.status}${ok ? '' : ` ${ctx.body?.error ?? ''}`}`);
       }
     }
@@ -666,9 +684,19 @@ export async function startSandbox(options = {}) {
         return sendJson(res, 200, { client_id: id, ...(stats.perClient.get(id) ?? zero), total_token_requests: stats.total });
       }
       return sendJson(res, 200, {
+        token_requests: stats.total,
+        token_success: stats.success,
+        token_errors: stats.errors,
+        token_requests_in_flight: stats.inFlight,
+        max_concurrent_token_requests: stats.maxInFlight,
+        by_grant_type: Object.fromEntries(stats.byGrantType),
         total_token_requests: stats.total,
         clients: Object.fromEntries(stats.perClient),
       });
+    }
+    if ((p === '/_admin/stats/reset' || p === '/_admin/reset') && req.method === 'POST') {
+      resetStats();
+      return sendJson(res, 200, { reset: true });
     }
     if (p === '/_admin/revoke' && req.method === 'POST') {
       const id = url.searchParams.get('client_id');
@@ -682,11 +710,6 @@ export async function startSandbox(options = {}) {
       }
       log(`admin: revoked tokens of ${id}: ${JSON.stringify(revoked)}`);
       return sendJson(res, 200, { client_id: id, revoked });
-    }
-    if (p === '/_admin/reset' && req.method === 'POST') {
-      stats.total = 0;
-      stats.perClient.clear();
-      return sendJson(res, 200, { reset: true });
     }
     return sendJson(res, 404, { error: 'not_found', error_description: `no admin endpoint ${req.method} ${p}` });
   }

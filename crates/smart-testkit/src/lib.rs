@@ -1,4 +1,7 @@
-//! Test-only helpers for integration tests against the local SMART sandbox (`sandbox/`).
+//! Test-only helpers for integration tests against the local SMART sandbox (`sandbox/`), and
+//! other test servers: [`hostile`] (a scriptable misbehaving HTTP server), [`tls`] (HTTPS with
+//! a generated CA, optional mTLS), [`redis_server`] (a real local Redis), and [`mock`] (the
+//! older canned-answer server).
 //!
 //! [`sandbox_url`] returns `$SMART_SANDBOX_URL` when set (the test script exports it after
 //! `sandbox/start`), and otherwise starts the sandbox itself (under a file lock, so parallel
@@ -7,7 +10,13 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod hostile;
+mod listener;
 pub mod mock;
+pub mod redis_server;
+pub mod tls;
+
+pub use redis_server::{RedisServer, RedisStop, redis_restart, redis_url};
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -130,17 +139,53 @@ pub fn register_backend_client(
 
 /// How many token requests the sandbox saw for `client_id` (counted server side).
 pub fn token_requests(client_id: &str) -> u64 {
-    let url = format!("{}/_admin/stats?client_id={client_id}", sandbox_url());
+    let v = get_json(&format!("/_admin/stats?client_id={client_id}"));
+    v["token_requests"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no token_requests in {v}"))
+}
+
+/// How many token requests the sandbox saw in all, from every client and of every grant type,
+/// successful or not, since it started or since the last [`reset_sandbox_stats`] (counted server
+/// side, `GET /_admin/stats`).
+///
+/// The count is shared by every test using the sandbox, including those running in parallel in
+/// other threads or test binaries: compare it only where nothing else can ask for tokens, and
+/// prefer [`token_requests`] for a client of the test's own.
+pub fn sandbox_token_requests() -> u64 {
+    let v = get_json("/_admin/stats");
+    v["token_requests"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no token_requests in {v}"))
+}
+
+/// The sandbox's token counters as it reports them (`GET /_admin/stats`): `token_requests`,
+/// `token_success`, `token_errors`, `max_concurrent_token_requests`, `by_grant_type`, `clients`
+/// (see `sandbox/README.md`).
+pub fn sandbox_stats() -> serde_json::Value {
+    get_json("/_admin/stats")
+}
+
+/// Set the sandbox's token counters (global and per client) to zero
+/// (`POST /_admin/stats/reset`). This affects every test using the sandbox.
+pub fn reset_sandbox_stats() {
+    let v = post_json("/_admin/stats/reset", &serde_json::json!({}));
+    assert_eq!(v["reset"], true, "unexpected reset answer {v}");
+}
+
+fn get_json(path: &str) -> serde_json::Value {
+    let url = format!("{}{path}", sandbox_url());
     let mut resp = agent()
         .get(&url)
         .call()
         .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let v: serde_json::Value =
-        serde_json::from_str(&resp.body_mut().read_to_string().unwrap_or_default())
-            .expect("stats JSON");
-    v["token_requests"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no token_requests in {v}"))
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    assert!(
+        (200..300).contains(&status),
+        "GET {url} -> {status}: {text}"
+    );
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {url}: not JSON ({e}): {text}"))
 }
 
 /// Destroy every access token (and refresh token, if `refresh_tokens`) issued to `client_id`.
