@@ -73,7 +73,7 @@
 //! - Secrets ([`secret`]) print as `Name([redacted])`; errors never carry bodies, tokens,
 //!   keys, codes or verifiers.
 //! - Drivers must not follow redirects and must refuse plain `http://` except to loopback
-//!   ([`flow::check_url_security`]).
+//!   ([`http::check_url_security`]).
 //! - PKCE is always S256; `state` and `jti` carry 256 random bits.
 //! - `id_token` claims are either verified ([`id_token::IdTokenVerifier`]: signature against
 //!   the issuer's JWKS, `iss`, `aud`, `exp`) or visibly not

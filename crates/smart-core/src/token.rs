@@ -408,7 +408,7 @@ pub fn parse_token_members(
 /// # Errors
 /// As above, plus [`Error::Parse`] ([`Document::TokenResponse`]) for a 2xx body that is not a
 /// JSON object or fails [`parse_token_members`]. No error carries body text (only the
-/// server's `error`, `error_description`, `error_uri` in an [`OAuthError`]).
+/// server's `error`, `error_description`, `error_uri` in an [`OAuthError`](crate::error::OAuthError)).
 pub fn parse_token_response(
     response: &HttpResponse,
     url: &Url,

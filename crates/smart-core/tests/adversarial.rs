@@ -9,6 +9,9 @@
 //! * a driver loop (`poll` → `Send` → `handle_response` → `poll`) always terminates after a
 //!   successful token response, whatever `expires_in` the server sent.
 
+mod common;
+
+use common::{ready, send};
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -123,20 +126,6 @@ fn backend_with_discovery() -> BackendServices {
         BackendServicesConfig::new(ClientId::new("bs-app"), "system/Patient.rs", es384_key())
             .with_fhir_base(base());
     BackendServices::new(config, entropy()).unwrap()
-}
-
-fn send<T: Debug>(a: Action<T>) -> HttpRequest {
-    match a {
-        Action::Send(r) => r,
-        other => panic!("expected Send, got {other:?}"),
-    }
-}
-
-fn ready<T: Debug>(a: Action<T>) -> T {
-    match a {
-        Action::Ready(t) => t,
-        other => panic!("expected Ready, got {other:?}"),
-    }
 }
 
 fn app_public() -> AppConfig {

@@ -2,9 +2,12 @@
 //! requirement ids BES-01..BES-05, ASYM-08..ASYM-11; cases B13, B20, B21, B24).
 //! Time is fixed by hand and entropy is deterministic, so every request is checked exactly.
 
+mod common;
+
 use std::sync::Arc;
 
-use base64::Engine as _;
+use common::{form, jwt_part, ready, send};
+
 use smart_core::assertion::JwsAlgorithm;
 use smart_core::backend::{BackendServices, BackendServicesConfig};
 use smart_core::entropy::DeterministicEntropy;
@@ -58,39 +61,10 @@ fn machine(config: BackendServicesConfig) -> BackendServices {
     BackendServices::new(config, Arc::new(DeterministicEntropy::new(42))).unwrap()
 }
 
-fn expect_send(a: Action<Arc<smart_core::CachedToken>>) -> HttpRequest {
-    match a {
-        Action::Send(r) => r,
-        other => panic!("expected a request, got {other:?}"),
-    }
-}
-
-fn expect_ready(a: Action<Arc<smart_core::CachedToken>>) -> String {
-    match a {
-        Action::Ready(t) => t.access_token.secret().to_owned(),
-        other => panic!("expected a token, got {other:?}"),
-    }
-}
-
-fn form(req: &HttpRequest, name: &str) -> Option<String> {
-    req.form_fields()
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
-}
-
-fn jwt_part(jwt: &str, i: usize) -> serde_json::Value {
-    let part = jwt.split('.').nth(i).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(part)
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
-
 /// Discovery, then a token request; returns the machine with a cached token "S1".
 fn warm(alg: JwsAlgorithm) -> (BackendServices, HttpRequest) {
     let mut m = machine(config(alg));
-    let d = expect_send(m.poll(T0).unwrap());
+    let d = send(m.poll(T0).unwrap());
     assert_eq!(d.method, Method::Get);
     assert_eq!(
         d.url.as_str(),
@@ -99,7 +73,7 @@ fn warm(alg: JwsAlgorithm) -> (BackendServices, HttpRequest) {
     assert_eq!(d.header("accept"), Some("application/json"));
     m.handle_response(HttpResponse::new(200, well_known_body()), T0)
         .unwrap();
-    let t = expect_send(m.poll(T0).unwrap());
+    let t = send(m.poll(T0).unwrap());
     m.handle_response(HttpResponse::new(200, token_body("S1", Some(300))), T0)
         .unwrap();
     (m, t)
@@ -163,40 +137,55 @@ fn asym_09_asym_10_b20_assertion_claims() {
 #[test]
 fn bes_cache_reused_until_skew_window() {
     let (mut m, _) = warm(JwsAlgorithm::Es384);
-    assert_eq!(expect_ready(m.poll(T0).unwrap()), "S1");
+    assert_eq!(ready(m.poll(T0).unwrap()).access_token.secret(), "S1");
     // expires_in 300, default skew 30: reused up to T0+269, renewed from T0+270.
-    assert_eq!(expect_ready(m.poll(T0.plus_secs(269)).unwrap()), "S1");
+    assert_eq!(
+        ready(m.poll(T0.plus_secs(269)).unwrap())
+            .access_token
+            .secret(),
+        "S1"
+    );
     assert_eq!(m.next_refresh_at(), Some(T0.plus_secs(270)));
-    let again = expect_send(m.poll(T0.plus_secs(270)).unwrap());
+    let again = send(m.poll(T0.plus_secs(270)).unwrap());
     assert_eq!(again.url.as_str(), TOKEN_URL, "no second discovery");
     m.handle_response(
         HttpResponse::new(200, token_body("S2", Some(300))),
         T0.plus_secs(270),
     )
     .unwrap();
-    assert_eq!(expect_ready(m.poll(T0.plus_secs(271)).unwrap()), "S2");
+    assert_eq!(
+        ready(m.poll(T0.plus_secs(271)).unwrap())
+            .access_token
+            .secret(),
+        "S2"
+    );
 }
 
 #[test]
 fn configurable_skew_and_short_lived_tokens() {
     let mut m = machine(config(JwsAlgorithm::Es384).with_clock_skew_secs(100));
-    let _ = expect_send(m.poll(T0).unwrap());
+    let _ = send(m.poll(T0).unwrap());
     m.handle_response(HttpResponse::new(200, well_known_body()), T0)
         .unwrap();
-    let _ = expect_send(m.poll(T0).unwrap());
+    let _ = send(m.poll(T0).unwrap());
     // A 20 s token with a 100 s skew would never be reused; the skew is capped at half the
     // lifetime (10 s).
     m.handle_response(HttpResponse::new(200, token_body("S1", Some(20))), T0)
         .unwrap();
-    assert_eq!(expect_ready(m.poll(T0.plus_secs(9)).unwrap()), "S1");
-    let _ = expect_send(m.poll(T0.plus_secs(10)).unwrap());
+    assert_eq!(
+        ready(m.poll(T0.plus_secs(9)).unwrap())
+            .access_token
+            .secret(),
+        "S1"
+    );
+    let _ = send(m.poll(T0.plus_secs(10)).unwrap());
 }
 
 #[test]
 fn invalidate_after_401_forces_new_token() {
     let (mut m, first) = warm(JwsAlgorithm::Es384);
     m.invalidate();
-    let second = expect_send(m.poll(T0.plus_secs(1)).unwrap());
+    let second = send(m.poll(T0.plus_secs(1)).unwrap());
     assert_ne!(
         form(&first, "client_assertion"),
         form(&second, "client_assertion")
@@ -207,9 +196,9 @@ fn invalidate_after_401_forces_new_token() {
 fn b24_every_attempt_signs_a_new_assertion() {
     let (mut m, _) = warm(JwsAlgorithm::Es384);
     m.invalidate();
-    let a = expect_send(m.poll(T0).unwrap());
+    let a = send(m.poll(T0).unwrap());
     m.abort(); // transport failure
-    let b = expect_send(m.poll(T0.plus_secs(2)).unwrap());
+    let b = send(m.poll(T0.plus_secs(2)).unwrap());
     m.handle_response(
         HttpResponse::new(
             401,
@@ -218,7 +207,7 @@ fn b24_every_attempt_signs_a_new_assertion() {
         T0.plus_secs(2),
     )
     .unwrap_err();
-    let c = expect_send(m.poll(T0.plus_secs(3)).unwrap());
+    let c = send(m.poll(T0.plus_secs(3)).unwrap());
     let jtis: Vec<String> = [a, b, c]
         .iter()
         .map(|r| {
@@ -236,10 +225,10 @@ fn b24_every_attempt_signs_a_new_assertion() {
 #[test]
 fn asym_12_b20_oauth_error_is_typed_with_status() {
     let mut m = machine(config(JwsAlgorithm::Rs384));
-    let _ = expect_send(m.poll(T0).unwrap());
+    let _ = send(m.poll(T0).unwrap());
     m.handle_response(HttpResponse::new(200, well_known_body()), T0)
         .unwrap();
-    let _ = expect_send(m.poll(T0).unwrap());
+    let _ = send(m.poll(T0).unwrap());
     let err = m
         .handle_response(
             HttpResponse::new(
@@ -263,15 +252,20 @@ fn asym_12_b20_oauth_error_is_typed_with_status() {
 #[test]
 fn b13_missing_expires_in_cached_until_invalidated() {
     let mut m = machine(config(JwsAlgorithm::Es384));
-    let _ = expect_send(m.poll(T0).unwrap());
+    let _ = send(m.poll(T0).unwrap());
     m.handle_response(HttpResponse::new(200, well_known_body()), T0)
         .unwrap();
-    let _ = expect_send(m.poll(T0).unwrap());
+    let _ = send(m.poll(T0).unwrap());
     m.handle_response(HttpResponse::new(200, token_body("S1", None)), T0)
         .unwrap();
-    assert_eq!(expect_ready(m.poll(T0.plus_secs(100_000)).unwrap()), "S1");
+    assert_eq!(
+        ready(m.poll(T0.plus_secs(100_000)).unwrap())
+            .access_token
+            .secret(),
+        "S1"
+    );
     m.invalidate();
-    let _ = expect_send(m.poll(T0.plus_secs(100_001)).unwrap());
+    let _ = send(m.poll(T0.plus_secs(100_001)).unwrap());
 }
 
 #[test]
@@ -287,10 +281,10 @@ fn b20_assertion_lifetime_over_five_minutes_is_refused() {
     );
     let short = config(JwsAlgorithm::Es384).with_assertion_lifetime_secs(60);
     let mut m = machine(short);
-    let _ = expect_send(m.poll(T0).unwrap());
+    let _ = send(m.poll(T0).unwrap());
     m.handle_response(HttpResponse::new(200, well_known_body()), T0)
         .unwrap();
-    let req = expect_send(m.poll(T0).unwrap());
+    let req = send(m.poll(T0).unwrap());
     let claims = jwt_part(&form(&req, "client_assertion").unwrap(), 1);
     assert_eq!(claims["exp"], T0.as_secs() + 60);
 }
@@ -298,10 +292,10 @@ fn b20_assertion_lifetime_over_five_minutes_is_refused() {
 #[test]
 fn jku_is_sent_only_when_configured() {
     let mut m = machine(config(JwsAlgorithm::Es384).with_jku("https://app.example.org/jwks.json"));
-    let _ = expect_send(m.poll(T0).unwrap());
+    let _ = send(m.poll(T0).unwrap());
     m.handle_response(HttpResponse::new(200, well_known_body()), T0)
         .unwrap();
-    let req = expect_send(m.poll(T0).unwrap());
+    let req = send(m.poll(T0).unwrap());
     let header = jwt_part(&form(&req, "client_assertion").unwrap(), 0);
     assert_eq!(header["jku"], "https://app.example.org/jwks.json");
 }
@@ -313,7 +307,7 @@ fn misuse_is_an_error_not_a_panic() {
         m.handle_response(HttpResponse::new(200, "{}"), T0),
         Err(Error::Misuse(_))
     ));
-    let _ = expect_send(m.poll(T0).unwrap());
+    let _ = send(m.poll(T0).unwrap());
     // A second caller while the request is out waits for it.
     assert!(matches!(m.poll(T0), Ok(Action::WaitForFlight)));
 }
@@ -321,11 +315,11 @@ fn misuse_is_an_error_not_a_panic() {
 #[test]
 fn discovery_failure_is_a_typed_error_and_retryable() {
     let mut m = machine(config(JwsAlgorithm::Es384));
-    let _ = expect_send(m.poll(T0).unwrap());
+    let _ = send(m.poll(T0).unwrap());
     // The well-known answer is unusable, so discovery falls back to /metadata (B05)...
     m.handle_response(HttpResponse::new(404, "not found"), T0)
         .unwrap();
-    let meta = expect_send(m.poll(T0).unwrap());
+    let meta = send(m.poll(T0).unwrap());
     assert_eq!(meta.url.as_str(), format!("{BASE}/metadata"));
     // ...which is unusable too.
     let err = m.handle_response(HttpResponse::new(500, "<html>"), T0);
@@ -336,7 +330,7 @@ fn discovery_failure_is_a_typed_error_and_retryable() {
     assert!(matches!(err, Error::Discovery(_)), "{err:?}");
     // Callers share that error during the backoff; then the next poll starts discovery again.
     assert_eq!(m.poll(T0).unwrap_err(), err);
-    let again = expect_send(m.poll(T0.plus_secs(120)).unwrap());
+    let again = send(m.poll(T0.plus_secs(120)).unwrap());
     assert_eq!(
         again.url.as_str(),
         format!("{BASE}/.well-known/smart-configuration")
@@ -346,7 +340,7 @@ fn discovery_failure_is_a_typed_error_and_retryable() {
 #[test]
 fn insecure_token_endpoint_is_refused() {
     let mut m = machine(config(JwsAlgorithm::Es384));
-    let _ = expect_send(m.poll(T0).unwrap());
+    let _ = send(m.poll(T0).unwrap());
     let body = well_known_body().replace(
         "https://ehr.example.org/oauth2/token",
         "http://ehr.example.org/oauth2/token",
@@ -355,7 +349,7 @@ fn insecure_token_endpoint_is_refused() {
     // before any token request is built.
     m.handle_response(HttpResponse::new(200, body), T0).unwrap();
     assert!(matches!(m.poll(T0), Err(Error::InsecureUrl { .. })));
-    let again = expect_send(m.poll(T0.plus_secs(120)).unwrap());
+    let again = send(m.poll(T0.plus_secs(120)).unwrap());
     assert!(
         again
             .url

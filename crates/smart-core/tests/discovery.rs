@@ -1,12 +1,15 @@
 //! Discovery: IG examples, real-server recording, acceptance cases B01, B03, B04, B05, and
 //! the `Discovery` flow driven by hand.
 
+mod common;
+
+use common::{ready, send};
 use smart_core::discovery::{
     Capability, ConfigSource, Discovered, Discovery, Identifier, SmartConfiguration, WarningKind,
     parse_capability_statement, parse_smart_configuration,
 };
 use smart_core::error::{DiscoveryError, DiscoveryErrorKind};
-use smart_core::{Action, Error, FhirBaseUrl, Flow, HttpRequest, HttpResponse, Method, UnixTime};
+use smart_core::{Error, FhirBaseUrl, Flow, HttpResponse, Method, UnixTime};
 use url::Url;
 
 const NOW: UnixTime = UnixTime::from_secs(1_700_000_000);
@@ -32,20 +35,6 @@ fn kind(e: Error) -> DiscoveryErrorKind {
     match e {
         Error::Discovery(DiscoveryError { kind, .. }) => kind,
         other => panic!("expected a discovery error, got {other:?}"),
-    }
-}
-
-fn send(a: Action<Discovered>) -> HttpRequest {
-    match a {
-        Action::Send(r) => r,
-        other => panic!("expected a request, got {other:?}"),
-    }
-}
-
-fn ready(a: Action<Discovered>) -> Discovered {
-    match a {
-        Action::Ready(d) => d,
-        other => panic!("expected output, got {other:?}"),
     }
 }
 

@@ -186,7 +186,7 @@ pub(super) fn parse_json_object(
 ///   shape (the message names the member, never its value);
 /// * [`MissingField("token_endpoint")`](DiscoveryErrorKind::MissingField) — B04 (c).
 ///
-/// Never fails for PKCE reasons (see the [module docs](self)).
+/// Never fails for PKCE reasons (see the [module docs](crate::discovery)).
 pub fn parse_smart_configuration(
     body: &[u8],
     base: &FhirBaseUrl,

@@ -8,8 +8,8 @@ use std::fmt;
 /// Never carries the token, its signature or a key: only claim *names*, the issuer and
 /// `client_id` strings, `kid`s and `alg` names (control characters removed, truncated), and
 /// times in seconds since the epoch. A structurally malformed token (not three base64url
-/// segments, header or payload not a JSON object) is [`Error::Parse`] with
-/// [`Document::IdToken`] instead.
+/// segments, header or payload not a JSON object) is [`Error::Parse`](super::Error::Parse) with
+/// [`Document::IdToken`](super::Document::IdToken) instead.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum IdTokenError {
