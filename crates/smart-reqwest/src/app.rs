@@ -18,7 +18,7 @@ use smart_core::{CachedToken, Error, FhirBaseUrl};
 use crate::HttpClient;
 use crate::client::now;
 use crate::source::{SourceHandle, StoreEventHook};
-use crate::store::AsyncTokenStore;
+use smart_core::store::AsyncTokenStore;
 
 /// Called with every new token set (after a code exchange and after each refresh), before
 /// the new access token is used, so the caller can persist or audit it.

@@ -7,7 +7,7 @@ use smart_core::{CachedToken, Error};
 
 use crate::HttpClient;
 use crate::source::{SourceHandle, StoreEventHook};
-use crate::store::AsyncTokenStore;
+use smart_core::store::AsyncTokenStore;
 
 /// A SMART Backend Services token source, shared between tasks (in an `Arc`).
 ///

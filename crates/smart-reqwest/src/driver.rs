@@ -9,7 +9,8 @@ use smart_core::{Action, Error, Flow, HttpRequest, UnixTime};
 use tokio::sync::Notify;
 
 use crate::client::{HttpClient, now};
-use crate::store::{AsyncTokenStore, perform};
+use crate::store::perform;
+use smart_core::store::AsyncTokenStore;
 
 /// A flow shared between tasks: a lock held only while the flow is called (never across an
 /// `.await`), and a notification for tasks waiting on another's flight.

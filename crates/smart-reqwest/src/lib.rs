@@ -50,5 +50,5 @@ pub use client::{HttpClient, HttpClientBuilder};
 pub use smart_core;
 pub use smart_core::Error;
 pub use smart_core::store::InMemoryTokenStore;
+pub use smart_core::store::{AsyncTokenStore, StoreFuture};
 pub use source::StoreEventHook;
-pub use store::{AsyncTokenStore, StoreFuture};

@@ -11,7 +11,7 @@ use smart_core::{Action, CachedToken, Error};
 
 use crate::client::{HttpClient, now};
 use crate::driver::{Shared, drive};
-use crate::store::AsyncTokenStore;
+use smart_core::store::AsyncTokenStore;
 
 /// Called with each store event (a failure the source works around, an ignored entry).
 pub type StoreEventHook = Arc<dyn Fn(&StoreEvent) + Send + Sync>;
