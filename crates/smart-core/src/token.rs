@@ -433,10 +433,10 @@ pub fn parse_token_response(
             )));
         }
     };
-    if !obj.contains_key("access_token") {
-        if let Some(e) = oauth_error_from_object(Some(response.status), &obj) {
-            return Err(Error::OAuth(e));
-        }
+    if !obj.contains_key("access_token")
+        && let Some(e) = oauth_error_from_object(Some(response.status), &obj)
+    {
+        return Err(Error::OAuth(e));
     }
     let token = parse_token_members(&obj, now)?;
     if !token.is_bearer() {

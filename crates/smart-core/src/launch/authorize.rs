@@ -249,10 +249,10 @@ impl LaunchFlow {
     /// [`CallbackError::IssNotAllowed`] when an EHR launch's `iss` is not on the allow-list;
     /// [`Error::InsecureUrl`] for a plain-HTTP base on a non-loopback host.
     pub fn new(app: AppConfig, launch: Launch, entropy: Arc<dyn Entropy>) -> Result<Self, Error> {
-        if let (Launch::Ehr(e), Some(list)) = (&launch, &app.iss_allow_list) {
-            if !list.allows(e.iss.as_given()) {
-                return Err(CallbackError::IssNotAllowed(e.iss.as_given().to_owned()).into());
-            }
+        if let (Launch::Ehr(e), Some(list)) = (&launch, &app.iss_allow_list)
+            && !list.allows(e.iss.as_given())
+        {
+            return Err(CallbackError::IssNotAllowed(e.iss.as_given().to_owned()).into());
         }
         check_url_security(&launch.fhir_base().url(), app.allow_insecure_http)?;
         let discovery =

@@ -111,10 +111,10 @@ impl<F: Fetcher> Engine<F> {
                 Ok(())
             }
             Step::Get { after_lease } => {
-                if let Some(StoreResult::Value(Some(stored))) = result {
-                    if self.try_adopt(*stored, now) == Adopted::Fresh {
-                        return self.adopted(now);
-                    }
+                if let Some(StoreResult::Value(Some(stored))) = result
+                    && self.try_adopt(*stored, now) == Adopted::Fresh
+                {
+                    return self.adopted(now);
                 }
                 let next = if after_lease || !self.leases(now) {
                     Step::Fetch { attempt: 1 }

@@ -432,10 +432,10 @@ impl<F: Fetcher> Engine<F> {
                     }
                 }
                 Flight::Idle => {
-                    if !self.force {
-                        if let Some(c) = self.cached.as_ref().filter(|c| c.is_fresh(now)) {
-                            return Ok(Action::Ready(c.clone()));
-                        }
+                    if !self.force
+                        && let Some(c) = self.cached.as_ref().filter(|c| c.is_fresh(now))
+                    {
+                        return Ok(Action::Ready(c.clone()));
                     }
                     let current = self.cached.as_deref().map(CachedToken::response);
                     if let Err(e) = self.fetcher.precheck(current) {
