@@ -222,22 +222,25 @@ impl Session {
     }
 
     /// Share the session through a token store under `key` (default: the key fixed at
-    /// creation, [`store_key`](Self::store_key)): each new token set is stored before it is
-    /// used; with `lease` enabled, processes sharing the store take turns refreshing and
-    /// adopt each other's results.
+    /// creation, [`store_key`](Self::store_key)): the current token set is stored at the
+    /// next poll, each new one is stored before it is used; with `lease` enabled, processes
+    /// sharing the store take turns refreshing and adopt each other's results.
     #[must_use]
     pub fn with_store(mut self, key: Option<String>, lease: LeaseConfig) -> Self {
-        self.set_store(key, lease);
+        self.set_store(key, lease, true);
         self
     }
 
-    /// [`with_store`](Self::with_store) in place. The current token set is stored at the
-    /// next poll.
-    pub fn set_store(&mut self, key: Option<String>, lease: LeaseConfig) {
+    /// [`with_store`](Self::with_store) in place.
+    ///
+    /// `persist_now`: store the current token set at the next poll — for a new session
+    /// (after a code exchange); not for one just read from the store, which another process
+    /// may have rotated since (writing it back would bring a spent refresh token back).
+    pub fn set_store(&mut self, key: Option<String>, lease: LeaseConfig, persist_now: bool) {
         if let Some(k) = key {
             self.engine.fetcher.store_key = k;
         }
-        self.engine.set_store(lease, true);
+        self.engine.set_store(lease, persist_now);
     }
 
     /// Use `policy` for retries and backoff of refresh requests.

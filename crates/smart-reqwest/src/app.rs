@@ -154,6 +154,7 @@ pub struct SmartClientBuilder {
     store_key: Option<String>,
     on_rotate: Option<RotationHook>,
     on_store_event: Option<StoreEventHook>,
+    persist_now: bool,
 }
 
 impl SmartClientBuilder {
@@ -198,7 +199,8 @@ impl SmartClientBuilder {
             None => HttpClient::new()?,
         };
         let mut session = self.session;
-        session.set_store(self.store_key, self.store.lease_config());
+        let persist_now = self.persist_now;
+        session.set_store(self.store_key, self.store.lease_config(), persist_now);
         let mut source = SourceHandle::new(session, http);
         if let Some(inner) = source.inner_mut() {
             inner.store = Some(self.store);
@@ -208,7 +210,10 @@ impl SmartClientBuilder {
             }
         }
         let client = SmartClient { source };
-        client.source.run().await?;
+        if persist_now {
+            // Store the new session now (the first poll's store step).
+            client.source.run().await?;
+        }
         Ok(client)
     }
 }
@@ -239,6 +244,7 @@ impl SmartClient {
             store_key: None,
             on_rotate: None,
             on_store_event: None,
+            persist_now: true,
         }
     }
 
@@ -257,7 +263,10 @@ impl SmartClient {
             .await?
             .ok_or_else(|| Error::Config(format!("no session stored under key `{key}`")))?;
         let session = Session::from_stored(app, stored, now())?;
-        Self::builder(session)
+        let mut builder = Self::builder(session);
+        // Read from the store: another process may rotate it; never write it back as is.
+        builder.persist_now = false;
+        builder
             .store(store)
             .store_key(key)
             .build()

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use smart_core::UnixTime;
-use smart_core::entropy::{Entropy, default_entropy};
+use smart_core::entropy::Entropy;
 use smart_core::error::{StoreError, StoreErrorKind};
 use smart_core::store::{AsyncTokenStore, LeaseConfig, StoreFuture, StoredToken, TokenStore};
 
-use crate::seal::{Codec, EncryptionKey, key_digest};
+use crate::seal::{EncryptionKey, EntryCodec, key_digest};
 
 /// The largest entry read (bytes): a token set is a few kilobytes.
 const MAX_ENTRY_BYTES: u64 = 1 << 20;
@@ -38,7 +38,7 @@ const MAX_ENTRY_BYTES: u64 = 1 << 20;
 #[derive(Clone, Debug)]
 pub struct FileTokenStore {
     dir: PathBuf,
-    codec: Codec,
+    codec: EntryCodec,
 }
 
 fn io_error(what: String, e: std::io::Error) -> StoreError {
@@ -68,10 +68,7 @@ impl FileTokenStore {
             .map_err(|e| io_error(format!("cannot create {}", dir.display()), e))?;
         Ok(Self {
             dir,
-            codec: Codec {
-                key: None,
-                entropy: default_entropy(),
-            },
+            codec: EntryCodec::new(),
         })
     }
 

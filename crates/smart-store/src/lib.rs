@@ -28,4 +28,4 @@ mod file;
 mod seal;
 
 pub use file::FileTokenStore;
-pub use seal::{EncryptionKey, FORMAT};
+pub use seal::{EncryptionKey, EntryCodec, FORMAT};

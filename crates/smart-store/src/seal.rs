@@ -132,11 +132,19 @@ struct Sealed {
 
 const ALG: &str = "XChaCha20-Poly1305";
 
-/// Encodes and decodes entries, sealing them when a key is set.
+/// Encodes and decodes stored entries in this crate's format, sealing them when a key is set
+/// (the form [`FileTokenStore`](crate::FileTokenStore) writes to files and other stores,
+/// e.g. Redis, keep as values).
 #[derive(Clone, Debug)]
-pub(crate) struct Codec {
+pub struct EntryCodec {
     pub(crate) key: Option<EncryptionKey>,
     pub(crate) entropy: std::sync::Arc<dyn Entropy>,
+}
+
+impl Default for EntryCodec {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// The hex SHA-256 of a store key (what an entry records, so the key itself, which names a
@@ -157,9 +165,39 @@ fn corrupt(what: &str, why: &str) -> StoreError {
     StoreError::new(StoreErrorKind::Corrupt, format!("{what}: {why}"))
 }
 
-impl Codec {
+impl EntryCodec {
+    /// Plain entries, nonces from the operating system's generator.
+    pub fn new() -> Self {
+        Self {
+            key: None,
+            entropy: smart_core::entropy::default_entropy(),
+        }
+    }
+
+    /// Seal entries with `key` (and refuse plain ones).
+    #[must_use]
+    pub fn encrypted(mut self, key: EncryptionKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Draw nonces from `entropy`.
+    #[must_use]
+    pub fn with_entropy(mut self, entropy: std::sync::Arc<dyn Entropy>) -> Self {
+        self.entropy = entropy;
+        self
+    }
+
+    /// Whether entries are sealed.
+    pub fn is_encrypted(&self) -> bool {
+        self.key.is_some()
+    }
+
     /// The stored bytes for `value` under `key`, expiring at `expires_at`.
-    pub(crate) fn encode(
+    ///
+    /// # Errors
+    /// [`StoreErrorKind::Other`] when serialization, the entropy source or encryption fails.
+    pub fn encode(
         &self,
         key: &str,
         value: &StoredToken,
@@ -208,8 +246,9 @@ impl Codec {
     /// # Errors
     /// [`StoreErrorKind::Corrupt`] for bytes that are not an entry of this format for `key`;
     /// [`StoreErrorKind::Decrypt`] for a wrong key, a tampered entry, or an entry whose
-    /// protection does not match the store's (sealed without a key, plain with one).
-    pub(crate) fn decode(
+    /// protection does not match the store's (sealed without a key, plain with one). `what`
+    /// names the entry in messages (a path, a Redis key).
+    pub fn decode(
         &self,
         what: &str,
         key: &str,

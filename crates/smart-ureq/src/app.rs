@@ -145,6 +145,7 @@ pub struct SmartClientBuilder {
     store_key: Option<String>,
     on_rotate: Option<RotationHook>,
     on_store_event: Option<StoreEventHook>,
+    persist_now: bool,
 }
 
 impl SmartClientBuilder {
@@ -189,7 +190,8 @@ impl SmartClientBuilder {
             None => HttpClient::new()?,
         };
         let mut session = self.session;
-        session.set_store(self.store_key, self.store.lease_config());
+        let persist_now = self.persist_now;
+        session.set_store(self.store_key, self.store.lease_config(), persist_now);
         let mut source = SourceHandle::new(session, http);
         source.store = Some(self.store);
         source.on_store_event = self.on_store_event;
@@ -197,7 +199,10 @@ impl SmartClientBuilder {
             source.on_new_token = Some(Box::new(move |s: &Session| hook(&s.to_stored())));
         }
         let client = SmartClient { source };
-        client.source.run()?;
+        if persist_now {
+            // Store the new session now (the first poll's store step).
+            client.source.run()?;
+        }
         Ok(client)
     }
 }
@@ -227,6 +232,7 @@ impl SmartClient {
             store_key: None,
             on_rotate: None,
             on_store_event: None,
+            persist_now: true,
         }
     }
 
@@ -240,7 +246,10 @@ impl SmartClient {
             .get(key)?
             .ok_or_else(|| Error::Config(format!("no session stored under key `{key}`")))?;
         let session = Session::from_stored(app, stored, now())?;
-        Self::builder(session).store(store).store_key(key).build()
+        let mut builder = Self::builder(session);
+        // Read from the store: another process may rotate it; never write it back as is.
+        builder.persist_now = false;
+        builder.store(store).store_key(key).build()
     }
 
     /// The key this client's token set is stored under.
