@@ -253,6 +253,13 @@ impl LeaseConfig {
         self.poll_millis = poll_millis.max(1);
         self
     }
+
+    /// How long the store is left alone after it failed, in milliseconds.
+    #[must_use]
+    pub fn with_retry_store_after_millis(mut self, millis: u64) -> Self {
+        self.retry_store_after_millis = millis;
+        self
+    }
 }
 
 /// Something a token source noticed about its store, for the driver to report (a warning

@@ -152,10 +152,15 @@ impl RedisTokenStore {
             *slot = Some(c);
         }
         let Some(conn) = slot.as_mut() else {
-            return Err(StoreError::new(StoreErrorKind::Unavailable, "no connection"));
+            return Err(StoreError::new(
+                StoreErrorKind::Unavailable,
+                "no connection",
+            ));
         };
         let r = f(conn).map_err(|e| store_error(what, e));
-        if r.as_ref().is_err_and(|e| e.kind == StoreErrorKind::Unavailable) {
+        if r.as_ref()
+            .is_err_and(|e| e.kind == StoreErrorKind::Unavailable)
+        {
             *slot = None;
         }
         r
@@ -164,9 +169,12 @@ impl RedisTokenStore {
     fn decode(&self, key: &str, bytes: Option<Vec<u8>>) -> Result<Option<StoredToken>, StoreError> {
         match bytes {
             None => Ok(None),
-            Some(b) => self
-                .codec
-                .decode(&format!("redis key {}", self.entry_key(key)), key, &b, now()),
+            Some(b) => self.codec.decode(
+                &format!("redis key {}", self.entry_key(key)),
+                key,
+                &b,
+                now(),
+            ),
         }
     }
 
@@ -198,7 +206,8 @@ fn lease_cmd(key: String, owner: &str, ttl_millis: u64) -> redis::Cmd {
 impl TokenStore for RedisTokenStore {
     fn get(&self, key: &str) -> Result<Option<StoredToken>, StoreError> {
         let k = self.entry_key(key);
-        let bytes: Option<Vec<u8>> = self.with_conn("GET", |c| redis::cmd("GET").arg(&k).query(c))?;
+        let bytes: Option<Vec<u8>> =
+            self.with_conn("GET", |c| redis::cmd("GET").arg(&k).query(c))?;
         self.decode(key, bytes)
     }
 

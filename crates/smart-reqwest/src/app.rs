@@ -266,11 +266,7 @@ impl SmartClient {
         let mut builder = Self::builder(session);
         // Read from the store: another process may rotate it; never write it back as is.
         builder.persist_now = false;
-        builder
-            .store(store)
-            .store_key(key)
-            .build()
-            .await
+        builder.store(store).store_key(key).build().await
     }
 
     /// The key this client's token set is stored under.
