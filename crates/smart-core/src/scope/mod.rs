@@ -37,6 +37,7 @@ mod context;
 mod diff;
 mod explain;
 mod fuzz;
+mod index;
 mod launch;
 mod parse;
 mod permissions;
