@@ -46,19 +46,20 @@ impl ScopeDiff {
 /// in part). Other scopes (`launch…`, `openid`, extension scopes, …) are compared by value.
 ///
 /// Each scope is compared only with the scopes of the other set that have its context and
-/// its resource type or `*`, so the cost grows linearly with the sizes of both sets (plus the
-/// size of the answer) unless many scopes share one context and type.
+/// its resource type or `*`, so the cost grows about linearly with the sizes of both sets
+/// (plus the size of the answer) unless many scopes share one context and type.
 pub fn diff(requested: &ScopeSet, granted: &ScopeSet) -> ScopeDiff {
     let mut d = ScopeDiff::default();
     let granted_index = ResourceIndex::new(granted);
     for r in requested {
         match r {
             Scope::Resource(rs) => {
-                if granted_index.contains_equivalent(rs) || granted_index.covers(rs) {
+                let candidates = granted_index.candidates(rs);
+                if candidates.contains_equivalent(rs) || candidates.covers(rs) {
                     d.granted_as_requested.push(r.clone());
                     continue;
                 }
-                let overlapping: Vec<Scope> = granted_index
+                let overlapping: Vec<Scope> = candidates
                     .overlapping(rs)
                     .into_iter()
                     .map(|g| Scope::Resource(g.clone()))
@@ -85,7 +86,8 @@ pub fn diff(requested: &ScopeSet, granted: &ScopeSet) -> ScopeDiff {
     for g in granted {
         let beyond = match g {
             Scope::Resource(gs) => {
-                !requested_index.contains_equivalent(gs) && !requested_index.covers(gs)
+                let candidates = requested_index.candidates(gs);
+                !candidates.contains_equivalent(gs) && !candidates.covers(gs)
             }
             other => !requested.contains(other),
         };

@@ -4,7 +4,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 
 use super::parse::{self, ParseMode, ScopeWarning};
 use super::{
@@ -25,10 +25,34 @@ use crate::error::Error;
 #[derive(Clone, Default)]
 pub struct ScopeSet {
     scopes: Vec<Scope>,
-    /// For every hash (under this map's own random keys) of a scope in `scopes`, the position
-    /// of the first scope with that hash. A scope absent from the map is absent from the set;
-    /// only a genuine 64-bit collision sends a lookup to a linear scan.
-    positions: HashMap<u64, usize>,
+    /// Hashes scopes for `positions`, with keys random per set.
+    hasher: RandomState,
+    /// For every hash of a scope in `scopes`, the position of the first scope with that hash.
+    /// A scope whose hash is absent is absent from the set; only a genuine 64-bit collision
+    /// sends a lookup to a linear scan.
+    positions: HashMap<u64, usize, BuildHasherDefault<PassThrough>>,
+}
+
+/// The hasher of [`ScopeSet::positions`], whose keys are already random-keyed hashes: a
+/// `u64` passes through unchanged.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed (see `write_u64`); fold anything else all the same.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// The answer of [`ScopeSet::permits`]. Never claims more than was granted.
@@ -154,9 +178,9 @@ impl ScopeSet {
         }
     }
 
-    /// The hash of `scope` under the index's keys.
+    /// The hash of `scope` under this set's keys.
     fn hash_of(&self, scope: &Scope) -> u64 {
-        self.positions.hasher().hash_one(scope)
+        self.hasher.hash_one(scope)
     }
 
     /// Whether a scope equal to `scope`, whose hash is `hash`, is present.
@@ -186,10 +210,9 @@ impl ScopeSet {
             return false;
         }
         self.scopes.retain(|s| s != scope);
-        let hasher = self.positions.hasher().clone();
         self.positions.clear();
         for (i, s) in self.scopes.iter().enumerate() {
-            self.positions.entry(hasher.hash_one(s)).or_insert(i);
+            self.positions.entry(self.hasher.hash_one(s)).or_insert(i);
         }
         true
     }
