@@ -46,8 +46,10 @@ impl ScopeDiff {
 /// in part). Other scopes (`launch…`, `openid`, extension scopes, …) are compared by value.
 ///
 /// Each scope is compared only with the scopes of the other set that have its context and
-/// its resource type or `*`, so the cost grows about linearly with the sizes of both sets
-/// (plus the size of the answer) unless many scopes share one context and type.
+/// its resource type or `*`, so the cost grows about linearly with the sizes of both sets and
+/// of the answer. It grows faster only when many scopes share one context and type, or when
+/// many requested `*` scopes are not fully granted (each of those is checked against every
+/// granted scope of its context).
 pub fn diff(requested: &ScopeSet, granted: &ScopeSet) -> ScopeDiff {
     let mut d = ScopeDiff::default();
     let granted_index = ResourceIndex::new(granted);

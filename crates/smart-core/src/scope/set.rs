@@ -487,3 +487,48 @@ impl<'de> serde::Deserialize<'de> for ScopeSet {
         Ok(Self::parse_lenient(&s).0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(s: &str) -> Scope {
+        s.parse().expect("valid scope")
+    }
+
+    /// A 64-bit hash collision cannot be produced on purpose (the keys are random), so fake
+    /// one: point `b`'s hash at `a`'s position, as if `a` were the first scope with that hash.
+    /// Lookups must fall back to comparing scopes and still give the right answers.
+    #[test]
+    fn a_hash_collision_falls_back_to_comparing_scopes() {
+        let (a, b, c) = (
+            scope("patient/Observation.rs"),
+            scope("patient/Condition.rs"),
+            scope("openid"),
+        );
+        let mut set: ScopeSet = [a.clone(), b.clone()].into_iter().collect();
+        let (ha, hb) = (set.hash_of(&a), set.hash_of(&b));
+        set.positions.clear();
+        set.positions.insert(ha, 0);
+        set.positions.insert(hb, 0);
+
+        assert!(set.contains(&a) && set.contains(&b));
+        assert!(!set.contains(&c));
+        assert!(!set.insert(b.clone()));
+        assert!(set.insert(c.clone()));
+        assert_eq!(
+            set.to_string(),
+            "patient/Observation.rs patient/Condition.rs openid"
+        );
+        assert!(set.remove(&a));
+        assert!(!set.contains(&a) && set.contains(&b) && set.contains(&c));
+        assert_eq!(set.to_string(), "patient/Condition.rs openid");
+    }
+
+    #[test]
+    fn pass_through_hashes_a_u64_to_itself() {
+        let mut h = PassThrough::default();
+        h.write_u64(0x0123_4567_89ab_cdef);
+        assert_eq!(h.finish(), 0x0123_4567_89ab_cdef);
+    }
+}
