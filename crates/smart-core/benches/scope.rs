@@ -95,8 +95,8 @@ fn requested(n: usize) -> ScopeSet {
 }
 
 /// The grant for `requested(n)`, also `n` scopes: most requested scopes as asked, one in ten
-/// narrowed (`.r` only), one in ten refused and replaced by an unrequested scope, plus a
-/// broader `patient/*.r` in place of one resource scope.
+/// narrowed (`.r` only), one in ten refused and replaced by an unrequested scope, and a
+/// broader `patient/*.r` in place of `fhirUser`.
 fn granted(n: usize) -> ScopeSet {
     let mut s = String::from("launch/patient openid offline_access patient/*.r");
     for i in 0..n.saturating_sub(4) {
@@ -114,7 +114,8 @@ fn granted(n: usize) -> ScopeSet {
     ScopeSet::from_str(&s).expect("valid grant")
 }
 
-/// `n` v2 scopes that factor pairwise (`.r` + `.s`, `.c` + `.u`, granular `.r` + `.s`).
+/// `n` v2 scopes that factor pairwise (`.r` + `.s`, `.c` + `.u`, granular `.r` + `.s`,
+/// `.d` + `.s`).
 fn unfactored(n: usize) -> ScopeSet {
     let mut s = String::new();
     for i in 0..n {
@@ -148,6 +149,9 @@ fn bench_large_sets(c: &mut Criterion) {
     for n in [20, 200, 2000] {
         let (req, grant) = (requested(n), granted(n));
         assert_eq!((req.len(), grant.len()), (n, n));
+        let d = diff(&req, &grant);
+        assert!(!d.narrowed.is_empty() && !d.refused.is_empty());
+        assert!(!d.added_beyond_request.is_empty());
         if n == 2000 {
             group.sample_size(20);
         }
