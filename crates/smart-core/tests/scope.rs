@@ -1192,3 +1192,328 @@ fn b25_scope_error_kinds_are_typed() {
     assert_eq!(kind("a b"), K::Whitespace);
     assert_eq!(kind("patient/Observation.rs\"x"), K::InvalidCharacter);
 }
+
+// ---------------------------------------------------------------------------------------
+// Reference implementations: the straightforward linear-scan (quadratic) `ScopeSet` code as it
+// stood before the indexed versions, kept here as an oracle. The proptests below check that
+// `diff`, `insert`, `factored`, `contains`, `contains_equivalent`, `covers`, `permits` and
+// `remove` give exactly the oracle's answers (values and order) on random scope sets drawn
+// from a small universe, so that requested and granted scopes overlap often.
+// ---------------------------------------------------------------------------------------
+
+mod reference {
+    use smart_core::scope::{
+        Interaction, Narrowed, Permit, ResourceScope, Scope, ScopeContext, ScopeDiff, ScopeSyntax,
+        SearchParam,
+    };
+
+    fn resource_scopes(set: &[Scope]) -> impl Iterator<Item = &ResourceScope> {
+        set.iter().filter_map(Scope::as_resource)
+    }
+
+    /// `ScopeSet::insert` in a loop on a plain list: the kept scopes and each call's answer.
+    pub fn insert_all(scopes: &[Scope]) -> (Vec<Scope>, Vec<bool>) {
+        let mut kept: Vec<Scope> = Vec::new();
+        let mut answers = Vec::new();
+        for s in scopes {
+            if kept.contains(s) {
+                answers.push(false);
+            } else {
+                kept.push(s.clone());
+                answers.push(true);
+            }
+        }
+        (kept, answers)
+    }
+
+    pub fn contains(set: &[Scope], scope: &Scope) -> bool {
+        set.contains(scope)
+    }
+
+    pub fn contains_equivalent(set: &[Scope], scope: &Scope) -> bool {
+        set.iter().any(|s| s.is_equivalent(scope))
+    }
+
+    fn params_implied(needed: &[SearchParam], have: &[SearchParam]) -> bool {
+        needed
+            .iter()
+            .all(|n| have.iter().any(|h| n.matches(h.name(), h.value())))
+    }
+
+    pub fn covers(set: &[Scope], target: &ResourceScope) -> bool {
+        target.permissions().iter().all(|i| {
+            resource_scopes(set).any(|g| {
+                g.context() == target.context()
+                    && g.resource_type().covers(target.resource_type())
+                    && g.permissions().contains(i)
+                    && params_implied(g.params(), target.params())
+            })
+        })
+    }
+
+    pub fn permits(
+        set: &[Scope],
+        context: ScopeContext,
+        resource_type: &str,
+        interaction: Interaction,
+    ) -> Permit {
+        let mut alternatives: Vec<Vec<SearchParam>> = Vec::new();
+        for r in resource_scopes(set) {
+            if r.applies_to(context, resource_type, interaction) {
+                if !r.is_granular() {
+                    return Permit::Granted;
+                }
+                if !alternatives.iter().any(|a| a.as_slice() == r.params()) {
+                    alternatives.push(r.params().to_vec());
+                }
+            }
+        }
+        if alternatives.is_empty() {
+            Permit::Denied
+        } else {
+            Permit::OnlyWith(alternatives)
+        }
+    }
+
+    pub fn factored(set: &[Scope]) -> Vec<Scope> {
+        let mut out: Vec<Scope> = Vec::with_capacity(set.len());
+        for s in set {
+            if let Scope::Resource(r) = s {
+                if r.syntax() == ScopeSyntax::V2 {
+                    let twin = out.iter_mut().find(|o| match o {
+                        Scope::Resource(o) => {
+                            o.syntax() == ScopeSyntax::V2
+                                && o.context() == r.context()
+                                && o.resource_type() == r.resource_type()
+                                && o.params() == r.params()
+                        }
+                        _ => false,
+                    });
+                    if let Some(o) = twin {
+                        let Scope::Resource(old) = &*o else {
+                            unreachable!("twins are resource scopes")
+                        };
+                        let merged = ResourceScope::new(
+                            old.context(),
+                            old.resource_type().clone(),
+                            old.permissions().union(r.permissions()),
+                        )
+                        .and_then(|m| {
+                            m.with_params(old.params().iter().map(|p| (p.name(), p.value())))
+                        })
+                        .expect("a merge of valid scopes is valid");
+                        *o = Scope::Resource(merged);
+                        continue;
+                    }
+                }
+            }
+            out.push(s.clone());
+        }
+        insert_all(&out).0
+    }
+
+    pub fn diff(requested: &[Scope], granted: &[Scope]) -> ScopeDiff {
+        let mut d = ScopeDiff::default();
+        for r in requested {
+            match r {
+                Scope::Resource(rs) => {
+                    if contains_equivalent(granted, r) || covers(granted, rs) {
+                        d.granted_as_requested.push(r.clone());
+                        continue;
+                    }
+                    let overlapping: Vec<Scope> = resource_scopes(granted)
+                        .filter(|g| {
+                            g.context() == rs.context()
+                                && g.resource_type().overlaps(rs.resource_type())
+                                && !g.permissions().intersection(rs.permissions()).is_empty()
+                        })
+                        .map(|g| Scope::Resource(g.clone()))
+                        .collect();
+                    if overlapping.is_empty() {
+                        d.refused.push(r.clone());
+                    } else {
+                        d.narrowed.push(Narrowed {
+                            requested: r.clone(),
+                            granted: overlapping,
+                        });
+                    }
+                }
+                other => {
+                    if contains(granted, other) {
+                        d.granted_as_requested.push(other.clone());
+                    } else {
+                        d.refused.push(other.clone());
+                    }
+                }
+            }
+        }
+        for g in granted {
+            let beyond = match g {
+                Scope::Resource(gs) => !contains_equivalent(requested, g) && !covers(requested, gs),
+                other => !contains(requested, other),
+            };
+            if beyond {
+                d.added_beyond_request.push(g.clone());
+            }
+        }
+        d
+    }
+}
+
+/// A resource scope from a small universe: few types (with `*`), few parameters (one value
+/// percent-encoded, `%61` = `a`), v1 where possible.
+fn arb_small_resource() -> impl Strategy<Value = Scope> {
+    let ty = prop_oneof![
+        Just("*"),
+        Just("Observation"),
+        Just("Patient"),
+        Just("Condition")
+    ];
+    let param = (
+        prop_oneof![Just("category"), Just("code")],
+        prop_oneof![Just("a"), Just("b"), Just("%61")],
+    );
+    let params = prop_oneof![
+        3 => Just(Vec::new()),
+        1 => prop::collection::vec(param, 1..3),
+    ];
+    (arb_context(), ty, 1u8..32, any::<bool>(), params).prop_map(|(ctx, ty, bits, v1, params)| {
+        let p: Permissions = Interaction::ALL
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| bits & (1 << i) != 0)
+            .map(|(_, x)| x)
+            .collect();
+        let rt = if ty == "*" {
+            ResourceType::Any
+        } else {
+            ResourceType::Named(ty.to_owned())
+        };
+        let r = ResourceScope::new(ctx, rt, p)
+            .and_then(|r| r.with_params(params))
+            .expect("valid by construction");
+        let r = if v1 { r.to_v1().unwrap_or(r) } else { r };
+        Scope::Resource(r)
+    })
+}
+
+fn arb_small_scope() -> impl Strategy<Value = Scope> {
+    prop_oneof![
+        6 => arb_small_resource(),
+        1 => prop_oneof![
+            Just(LAUNCH),
+            Just(s("launch/patient")),
+            Just(OPENID),
+            Just(FHIR_USER),
+            Just(OFFLINE_ACCESS),
+            Just(s("__x")),
+        ],
+    ]
+}
+
+/// A request and a grant: the grant keeps some requested scopes (masked) and adds others.
+fn arb_request_and_grant() -> impl Strategy<Value = (Vec<Scope>, Vec<Scope>)> {
+    (
+        prop::collection::vec(arb_small_scope(), 0..40),
+        prop::collection::vec(arb_small_scope(), 0..40),
+        prop::collection::vec(any::<bool>(), 40),
+    )
+        .prop_map(|(requested, extra, keep)| {
+            let mut granted: Vec<Scope> = requested
+                .iter()
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(s, _)| s.clone())
+                .collect();
+            granted.extend(extra);
+            (requested, granted)
+        })
+}
+
+fn hash_of(set: &ScopeSet) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    set.hash(&mut h);
+    h.finish()
+}
+
+proptest! {
+    #[test]
+    fn prop_diff_matches_reference((requested, granted) in arb_request_and_grant()) {
+        let requested: ScopeSet = requested.into_iter().collect();
+        let granted: ScopeSet = granted.into_iter().collect();
+        let (req, grant) = (requested.as_slice(), granted.as_slice());
+        prop_assert_eq!(diff(&requested, &granted), reference::diff(req, grant));
+        prop_assert_eq!(diff(&granted, &requested), reference::diff(grant, req));
+        prop_assert_eq!(diff(&requested, &requested), reference::diff(req, req));
+        let factored = requested.factored();
+        prop_assert_eq!(
+            diff(&requested, &factored),
+            reference::diff(req, factored.as_slice())
+        );
+    }
+
+    #[test]
+    fn prop_set_operations_match_reference(
+        scopes in prop::collection::vec(arb_small_scope(), 0..60),
+        probes in prop::collection::vec(arb_small_scope(), 0..12),
+    ) {
+        // insert, one by one and via collect / extend
+        let (kept, answers) = reference::insert_all(&scopes);
+        let mut set = ScopeSet::new();
+        let got: Vec<bool> = scopes.iter().map(|s| set.insert(s.clone())).collect();
+        prop_assert_eq!(&got, &answers);
+        prop_assert_eq!(set.as_slice(), kept.as_slice());
+        let collected: ScopeSet = scopes.iter().cloned().collect();
+        prop_assert_eq!(&collected, &set);
+        prop_assert_eq!(hash_of(&collected), hash_of(&set));
+        prop_assert_eq!(
+            format!("{set:?}"),
+            format!("ScopeSet {{ scopes: {:?} }}", set.as_slice())
+        );
+
+        // factored: same scopes, same order, same text
+        let factored = set.factored();
+        let expected = reference::factored(set.as_slice());
+        prop_assert_eq!(factored.as_slice(), expected.as_slice());
+
+        // lookups
+        for p in probes.iter().chain(&scopes) {
+            prop_assert_eq!(set.contains(p), reference::contains(&kept, p));
+            prop_assert_eq!(
+                set.contains_equivalent(p),
+                reference::contains_equivalent(&kept, p)
+            );
+            if let Scope::Resource(r) = p {
+                prop_assert_eq!(set.covers(r), reference::covers(&kept, r));
+            }
+        }
+        for ctx in ScopeContext::ALL {
+            for ty in ["Observation", "Patient", "Condition", "Encounter"] {
+                for i in Interaction::ALL {
+                    prop_assert_eq!(
+                        set.permits(ctx, ty, i),
+                        reference::permits(&kept, ctx, ty, i)
+                    );
+                }
+            }
+        }
+
+        // remove, then insert again: the set stays consistent with a plain list
+        let mut list = kept.clone();
+        for p in &probes {
+            let was = list.contains(p);
+            list.retain(|s| s != p);
+            prop_assert_eq!(set.remove(p), was);
+            prop_assert!(!set.contains(p));
+            prop_assert_eq!(set.as_slice(), list.as_slice());
+            prop_assert!(set.insert(p.clone()));
+            list.push(p.clone());
+            prop_assert!(!set.insert(p.clone()));
+            prop_assert_eq!(set.as_slice(), list.as_slice());
+        }
+        let rebuilt: ScopeSet = list.iter().cloned().collect();
+        prop_assert_eq!(hash_of(&rebuilt), hash_of(&set));
+        prop_assert_eq!(rebuilt, set);
+    }
+}

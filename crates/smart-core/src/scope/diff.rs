@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::index::ResourceIndex;
 use super::{Scope, ScopeSet, explain};
 
 /// A requested scope that was granted only in part.
@@ -43,22 +44,26 @@ impl ScopeDiff {
 /// Resource scopes are compared by meaning, interaction by interaction (`.read` ≡ `.rs`;
 /// `.r` + `.s` together cover `.rs`; a granular grant covers an unconditional request only
 /// in part). Other scopes (`launch…`, `openid`, extension scopes, …) are compared by value.
+///
+/// Each scope is compared only with the scopes of the other set that have its context and
+/// its resource type or `*`, so the cost grows about linearly with the sizes of both sets and
+/// of the answer. It grows faster only when many scopes share one context and type, or when
+/// many requested `*` scopes are not fully granted (each of those is checked against every
+/// granted scope of its context).
 pub fn diff(requested: &ScopeSet, granted: &ScopeSet) -> ScopeDiff {
     let mut d = ScopeDiff::default();
+    let granted_index = ResourceIndex::new(granted);
     for r in requested {
         match r {
             Scope::Resource(rs) => {
-                if granted.contains_equivalent(r) || granted.covers(rs) {
+                let candidates = granted_index.candidates(rs);
+                if candidates.contains_equivalent(rs) || candidates.covers(rs) {
                     d.granted_as_requested.push(r.clone());
                     continue;
                 }
-                let overlapping: Vec<Scope> = granted
-                    .resource_scopes()
-                    .filter(|g| {
-                        g.context() == rs.context()
-                            && g.resource_type().overlaps(rs.resource_type())
-                            && !g.permissions().intersection(rs.permissions()).is_empty()
-                    })
+                let overlapping: Vec<Scope> = candidates
+                    .overlapping(rs)
+                    .into_iter()
                     .map(|g| Scope::Resource(g.clone()))
                     .collect();
                 if overlapping.is_empty() {
@@ -79,9 +84,13 @@ pub fn diff(requested: &ScopeSet, granted: &ScopeSet) -> ScopeDiff {
             }
         }
     }
+    let requested_index = ResourceIndex::new(requested);
     for g in granted {
         let beyond = match g {
-            Scope::Resource(gs) => !requested.contains_equivalent(g) && !requested.covers(gs),
+            Scope::Resource(gs) => {
+                let candidates = requested_index.candidates(gs);
+                !candidates.contains_equivalent(gs) && !candidates.covers(gs)
+            }
             other => !requested.contains(other),
         };
         if beyond {

@@ -1,10 +1,16 @@
 //! [`ScopeSet`]: the space-separated `scope` parameter (AUTHZ-04, RESP-02), and
 //! [`Permit`]: what a grant allows (SCOPE-01..03, SCOPE-06).
 
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 
 use super::parse::{self, ParseMode, ScopeWarning};
-use super::{Interaction, ResourceScope, Scope, ScopeContext, ScopeSyntax, SearchParam};
+use super::{
+    Interaction, Permissions, ResourceScope, ResourceType, Scope, ScopeContext, ScopeSyntax,
+    SearchParam,
+};
 use crate::error::Error;
 
 /// An ordered, de-duplicated list of scopes: the value of an OAuth `scope` parameter.
@@ -13,9 +19,40 @@ use crate::error::Error;
 /// single space, in insertion order. Duplicates (equal values) are dropped on insert; `.read`
 /// and `.rs` are different values and both kept (see [`Scope::is_equivalent`]). Serialized
 /// with serde as that string; deserialized leniently.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+///
+/// Inserting and looking up a scope take constant time on average (the set keeps a hash
+/// index next to the ordered list), so building a set of `n` scopes is linear in `n`.
+#[derive(Clone, Default)]
 pub struct ScopeSet {
     scopes: Vec<Scope>,
+    /// Hashes scopes for `positions`, with keys random per set.
+    hasher: RandomState,
+    /// For every hash of a scope in `scopes`, the position of the first scope with that hash.
+    /// A scope whose hash is absent is absent from the set; only a genuine 64-bit collision
+    /// sends a lookup to a linear scan.
+    positions: HashMap<u64, usize, BuildHasherDefault<PassThrough>>,
+}
+
+/// The hasher of [`ScopeSet::positions`], whose keys are already random-keyed hashes: a
+/// `u64` passes through unchanged.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed (see `write_u64`); fold anything else all the same.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// The answer of [`ScopeSet::permits`]. Never claims more than was granted.
@@ -130,42 +167,69 @@ impl ScopeSet {
     }
 
     /// Append each scope not already present, in order, in linear time (a granted `scope`
-    /// string is server input: `insert` in a loop would be quadratic in its length).
+    /// string is server input, so nothing here may be quadratic in its length).
     fn extend_unique(&mut self, scopes: impl IntoIterator<Item = Scope>) {
-        let mut seen: std::collections::HashSet<Scope> = self.scopes.iter().cloned().collect();
+        let scopes = scopes.into_iter();
+        let more = scopes.size_hint().0;
+        self.scopes.reserve(more);
+        self.positions.reserve(more);
         for s in scopes {
-            if !seen.contains(&s) {
-                seen.insert(s.clone());
-                self.scopes.push(s);
-            }
+            self.insert(s);
+        }
+    }
+
+    /// The hash of `scope` under this set's keys.
+    fn hash_of(&self, scope: &Scope) -> u64 {
+        self.hasher.hash_one(scope)
+    }
+
+    /// Whether a scope equal to `scope`, whose hash is `hash`, is present.
+    fn contains_hashed(&self, scope: &Scope, hash: u64) -> bool {
+        match self.positions.get(&hash) {
+            None => false,
+            Some(&i) => self.scopes[i] == *scope || self.scopes.contains(scope),
         }
     }
 
     /// Add `scope` at the end unless an equal one is present; returns whether it was added.
+    /// Constant time on average.
     pub fn insert(&mut self, scope: Scope) -> bool {
-        if self.scopes.contains(&scope) {
-            false
-        } else {
-            self.scopes.push(scope);
-            true
+        let hash = self.hash_of(&scope);
+        if self.contains_hashed(&scope, hash) {
+            return false;
         }
+        self.positions.entry(hash).or_insert(self.scopes.len());
+        self.scopes.push(scope);
+        true
     }
 
-    /// Remove an equal scope; returns whether one was present.
+    /// Remove an equal scope; returns whether one was present. Linear in the set's length (the
+    /// later scopes move up one place).
     pub fn remove(&mut self, scope: &Scope) -> bool {
-        let before = self.scopes.len();
+        if !self.contains(scope) {
+            return false;
+        }
         self.scopes.retain(|s| s != scope);
-        before != self.scopes.len()
+        self.positions.clear();
+        for (i, s) in self.scopes.iter().enumerate() {
+            self.positions.entry(self.hasher.hash_one(s)).or_insert(i);
+        }
+        true
     }
 
     /// Whether an equal scope is present (exact value; see [`ScopeSet::contains_equivalent`]).
+    /// Constant time on average.
     pub fn contains(&self, scope: &Scope) -> bool {
-        self.scopes.contains(scope)
+        self.contains_hashed(scope, self.hash_of(scope))
     }
 
     /// Whether a scope equivalent to `scope` (equal after v1→v2 conversion) is present.
     pub fn contains_equivalent(&self, scope: &Scope) -> bool {
-        self.scopes.iter().any(|s| s.is_equivalent(scope))
+        match scope {
+            Scope::Resource(_) => self.scopes.iter().any(|s| s.is_equivalent(scope)),
+            // Only equality makes a non-resource scope equivalent to another scope.
+            other => self.contains(other),
+        }
     }
 
     /// The scopes in order.
@@ -214,24 +278,23 @@ impl ScopeSet {
     /// and other scopes are kept as they are; no scope is dropped for being covered by a
     /// wildcard.
     pub fn factored(&self) -> ScopeSet {
+        type Twin<'a> = (ScopeContext, &'a ResourceType, &'a [SearchParam]);
         let mut out: Vec<Scope> = Vec::with_capacity(self.scopes.len());
+        // (context, type, parameters) of each v2 resource scope in `out` → its position there.
+        let mut twins: HashMap<Twin<'_>, usize> = HashMap::new();
         for s in &self.scopes {
             if let Scope::Resource(r) = s {
                 if r.syntax() == ScopeSyntax::V2 {
-                    let twin = out.iter_mut().find_map(|o| match o {
-                        Scope::Resource(o)
-                            if o.syntax() == ScopeSyntax::V2
-                                && o.context() == r.context()
-                                && o.resource_type() == r.resource_type()
-                                && o.params() == r.params() =>
-                        {
-                            Some(o)
+                    match twins.entry((r.context(), r.resource_type(), r.params())) {
+                        Entry::Occupied(twin) => {
+                            if let Scope::Resource(o) = &mut out[*twin.get()] {
+                                o.add_permissions(r.permissions());
+                            }
+                            continue;
                         }
-                        _ => None,
-                    });
-                    if let Some(o) = twin {
-                        o.add_permissions(r.permissions());
-                        continue;
+                        Entry::Vacant(slot) => {
+                            slot.insert(out.len());
+                        }
                     }
                 }
             }
@@ -257,21 +320,27 @@ impl ScopeSet {
         resource_type: &str,
         interaction: Interaction,
     ) -> Permit {
-        let mut alternatives: Vec<Vec<SearchParam>> = Vec::new();
+        let mut alternatives: Vec<&[SearchParam]> = Vec::new();
+        let mut seen: HashSet<&[SearchParam]> = HashSet::new();
         for r in self.resource_scopes() {
             if r.applies_to(context, resource_type, interaction) {
                 if !r.is_granular() {
                     return Permit::Granted;
                 }
-                if !alternatives.iter().any(|a| a.as_slice() == r.params()) {
-                    alternatives.push(r.params().to_vec());
+                if seen.insert(r.params()) {
+                    alternatives.push(r.params());
                 }
             }
         }
         if alternatives.is_empty() {
             Permit::Denied
         } else {
-            Permit::OnlyWith(alternatives)
+            Permit::OnlyWith(
+                alternatives
+                    .into_iter()
+                    .map(<[SearchParam]>::to_vec)
+                    .collect(),
+            )
         }
     }
 
@@ -299,14 +368,57 @@ impl ScopeSet {
     /// Whether every interaction `target` grants is granted by this set (scope by scope or
     /// combined, e.g. `.r` + `.s` cover `.rs`), under parameters implied by `target`'s.
     pub fn covers(&self, target: &ResourceScope) -> bool {
-        target.permissions().iter().all(|i| {
-            self.resource_scopes().any(|g| {
-                g.context() == target.context()
-                    && g.resource_type().covers(target.resource_type())
-                    && g.permissions().contains(i)
-                    && super::params_implied(g.params(), target.params())
-            })
-        })
+        covered_by(target, self.resource_scopes())
+    }
+}
+
+/// Whether the scopes among `candidates` with `target`'s context, a type covering `target`'s
+/// and parameters implied by `target`'s together grant every interaction of `target`.
+pub(super) fn covered_by<'a>(
+    target: &ResourceScope,
+    candidates: impl IntoIterator<Item = &'a ResourceScope>,
+) -> bool {
+    let need = target.permissions();
+    let mut have = Permissions::NONE;
+    for g in candidates {
+        if g.context() == target.context()
+            && g.resource_type().covers(target.resource_type())
+            && !g
+                .permissions()
+                .difference(have)
+                .intersection(need)
+                .is_empty()
+            && super::params_implied(g.params(), target.params())
+        {
+            have = have.union(g.permissions());
+            if need.is_subset(have) {
+                return true;
+            }
+        }
+    }
+    need.is_subset(have)
+}
+
+impl PartialEq for ScopeSet {
+    /// Equal when the scopes are equal, in the same order.
+    fn eq(&self, other: &Self) -> bool {
+        self.scopes == other.scopes
+    }
+}
+
+impl Eq for ScopeSet {}
+
+impl Hash for ScopeSet {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.scopes.hash(state);
+    }
+}
+
+impl fmt::Debug for ScopeSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopeSet")
+            .field("scopes", &self.scopes)
+            .finish()
     }
 }
 
@@ -373,5 +485,50 @@ impl<'de> serde::Deserialize<'de> for ScopeSet {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         Ok(Self::parse_lenient(&s).0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(s: &str) -> Scope {
+        s.parse().expect("valid scope")
+    }
+
+    /// A 64-bit hash collision cannot be produced on purpose (the keys are random), so fake
+    /// one: point `b`'s hash at `a`'s position, as if `a` were the first scope with that hash.
+    /// Lookups must fall back to comparing scopes and still give the right answers.
+    #[test]
+    fn a_hash_collision_falls_back_to_comparing_scopes() {
+        let (a, b, c) = (
+            scope("patient/Observation.rs"),
+            scope("patient/Condition.rs"),
+            scope("openid"),
+        );
+        let mut set: ScopeSet = [a.clone(), b.clone()].into_iter().collect();
+        let (ha, hb) = (set.hash_of(&a), set.hash_of(&b));
+        set.positions.clear();
+        set.positions.insert(ha, 0);
+        set.positions.insert(hb, 0);
+
+        assert!(set.contains(&a) && set.contains(&b));
+        assert!(!set.contains(&c));
+        assert!(!set.insert(b.clone()));
+        assert!(set.insert(c.clone()));
+        assert_eq!(
+            set.to_string(),
+            "patient/Observation.rs patient/Condition.rs openid"
+        );
+        assert!(set.remove(&a));
+        assert!(!set.contains(&a) && set.contains(&b) && set.contains(&c));
+        assert_eq!(set.to_string(), "patient/Condition.rs openid");
+    }
+
+    #[test]
+    fn pass_through_hashes_a_u64_to_itself() {
+        let mut h = PassThrough::default();
+        h.write_u64(0x0123_4567_89ab_cdef);
+        assert_eq!(h.finish(), 0x0123_4567_89ab_cdef);
     }
 }
