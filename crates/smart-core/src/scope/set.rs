@@ -283,18 +283,18 @@ impl ScopeSet {
         // (context, type, parameters) of each v2 resource scope in `out` → its position there.
         let mut twins: HashMap<Twin<'_>, usize> = HashMap::new();
         for s in &self.scopes {
-            if let Scope::Resource(r) = s {
-                if r.syntax() == ScopeSyntax::V2 {
-                    match twins.entry((r.context(), r.resource_type(), r.params())) {
-                        Entry::Occupied(twin) => {
-                            if let Scope::Resource(o) = &mut out[*twin.get()] {
-                                o.add_permissions(r.permissions());
-                            }
-                            continue;
+            if let Scope::Resource(r) = s
+                && r.syntax() == ScopeSyntax::V2
+            {
+                match twins.entry((r.context(), r.resource_type(), r.params())) {
+                    Entry::Occupied(twin) => {
+                        if let Scope::Resource(o) = &mut out[*twin.get()] {
+                            o.add_permissions(r.permissions());
                         }
-                        Entry::Vacant(slot) => {
-                            slot.insert(out.len());
-                        }
+                        continue;
+                    }
+                    Entry::Vacant(slot) => {
+                        slot.insert(out.len());
                     }
                 }
             }
