@@ -14,7 +14,7 @@ use smart_core::discovery::SmartConfiguration;
 use smart_core::entropy::SystemEntropy;
 use smart_core::jwk::SigningKey;
 use smart_core::store::{LeaseConfig, StoreEvent, TokenStore};
-use smart_core::{ClientId, FhirBaseUrl};
+use smart_core::{ClientId, Error, FhirBaseUrl};
 use smart_redis::RedisTokenStore;
 use smart_testkit as kit;
 use smart_testkit::hostile::{Behaviour, HostileServer, Response};
@@ -279,4 +279,95 @@ fn cache_key(client_id: &str) -> String {
         scope: SCOPE.to_owned(),
     }
     .to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// One App Launch session, two processes, rotating refresh tokens
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+#[ignore = "child process of two_processes_sharing_a_rotating_session_never_spend_a_refresh_token_twice"]
+fn child_session_refresher() {
+    use smart_core::client_auth::ClientAuth;
+    let app = kit::app::app(
+        ClientAuth::public(env("SESSION_CLIENT")),
+        kit::app::STANDALONE_SCOPE,
+    );
+    let store = Arc::new(
+        RedisTokenStore::open(&env("SESSION_REDIS"))
+            .unwrap()
+            .with_prefix(env("SESSION_PREFIX")),
+    );
+    let client = smart_ureq::SmartClient::restore(&app, store, &env("SESSION_KEY")).unwrap();
+    let start: u64 = env("SESSION_START_AT").parse().unwrap();
+    std::thread::sleep(Duration::from_millis(start.saturating_sub(millis_now())));
+    let mut invalid_grant = 0;
+    let mut other = Vec::new();
+    for _ in 0..25 {
+        match client.refresh(None) {
+            Ok(_) => {}
+            Err(Error::OAuth(e)) if e.error == "invalid_grant" => invalid_grant += 1,
+            Err(e) => other.push(e.to_string()),
+        }
+    }
+    assert!(other.is_empty(), "{other:?}");
+    println!("RESULT {invalid_grant}");
+}
+
+#[test]
+fn two_processes_sharing_a_rotating_session_never_spend_a_refresh_token_twice() {
+    use smart_core::launch::Launch;
+    let (client_id, auth) = kit::app::register(kit::app::Kind::Public);
+    let app = kit::app::app(auth, kit::app::STANDALONE_SCOPE);
+    let http = smart_ureq::HttpClient::new().unwrap();
+    let request =
+        smart_ureq::begin_launch(&http, &app, Launch::standalone(kit::app::fhir_base())).unwrap();
+    let callback = kit::browser_until(request.url.as_str(), "http://127.0.0.1:9/callback", None);
+    let client = smart_ureq::complete_launch(&http, &app, request.pending, &callback).unwrap();
+    let stored = client.stored();
+    assert!(
+        stored.token.refresh_token.is_some(),
+        "offline_access gives a refresh token"
+    );
+    let prefix = kit::unique("session") + ":";
+    let key = "shared-session";
+    let store = RedisTokenStore::open(&kit::redis_url())
+        .unwrap()
+        .with_prefix(prefix.clone());
+    TokenStore::set(&store, key, &stored, None).unwrap();
+    let before = kit::token_requests(&client_id);
+
+    let start = (millis_now() + 3_000).to_string();
+    let envs = [
+        ("SESSION_CLIENT", client_id.clone()),
+        ("SESSION_REDIS", kit::redis_url()),
+        ("SESSION_PREFIX", prefix),
+        ("SESSION_KEY", key.to_owned()),
+        ("SESSION_START_AT", start),
+    ];
+    let a = child("child_session_refresher", &envs);
+    let b = child("child_session_refresher", &envs);
+    let mut invalid_grants = 0;
+    for c in [a, b] {
+        let (ok, lines) = results(c);
+        assert!(ok, "a refresher failed");
+        invalid_grants += lines[0].parse::<u32>().unwrap();
+    }
+    assert_eq!(invalid_grants, 0, "no refresh token was spent twice");
+    assert_eq!(
+        kit::token_requests(&client_id) - before,
+        50,
+        "50 refreshes, each one request"
+    );
+    // The stored session is the latest rotation and still refreshes.
+    let last = TokenStore::get(&store, key).unwrap().expect("stored");
+    let refreshed = smart_ureq::refresh_token(
+        &http,
+        &app,
+        &last.token_endpoint,
+        last.token.refresh_token.as_ref().unwrap(),
+        None,
+    )
+    .unwrap();
+    assert!(refreshed.refresh_token.is_some());
 }
