@@ -33,6 +33,7 @@ use crate::flow::{Action, Flow};
 use crate::http::{HttpRequest, HttpResponse, check_url_security};
 use crate::request::{Outgoing, authenticated_post};
 use crate::retry::RetryPolicy;
+use crate::secret::AuthorizationHeader;
 use crate::source::{CachedToken, Engine, Fetcher, TokenSource};
 use crate::store::{LeaseConfig, StoreEvent, StoreResult, StoredToken};
 use crate::time::UnixTime;
@@ -548,5 +549,9 @@ impl TokenSource for BackendServices {
 
     fn invalidate(&mut self) {
         self.engine.invalidate();
+    }
+
+    fn invalidate_if(&mut self, used: &AuthorizationHeader) -> bool {
+        self.engine.invalidate_if(used)
     }
 }

@@ -38,6 +38,7 @@ mod app;
 mod backend;
 mod client;
 mod driver;
+pub mod middleware;
 mod source;
 mod store;
 

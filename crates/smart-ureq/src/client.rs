@@ -290,7 +290,7 @@ fn mentions_tls(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-fn transport_error(url: &str, e: ureq::Error, limit: usize) -> TransportError {
+pub(crate) fn transport_error(url: &str, e: ureq::Error, limit: usize) -> TransportError {
     let kind = match &e {
         ureq::Error::Io(io) if io.get_ref().is_some_and(|inner| mentions_tls(inner)) => {
             TransportErrorKind::Tls
@@ -313,7 +313,13 @@ fn transport_error(url: &str, e: ureq::Error, limit: usize) -> TransportError {
         ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::TlsRequired => {
             TransportErrorKind::Tls
         }
-        ureq::Error::BodyExceedsLimit(_) => TransportErrorKind::BodyTooLarge { limit },
+        ureq::Error::BodyExceedsLimit(n) => TransportErrorKind::BodyTooLarge {
+            limit: if limit > 0 {
+                limit
+            } else {
+                usize::try_from(*n).unwrap_or(usize::MAX)
+            },
+        },
         _ => TransportErrorKind::Other,
     };
     let message = match kind {

@@ -39,6 +39,7 @@ mod app;
 mod backend;
 mod client;
 mod driver;
+pub mod middleware;
 mod source;
 
 pub use app::{
