@@ -208,7 +208,7 @@ impl SmartClientBuilder {
             }
         }
         let client = SmartClient { source };
-        client.source.run().await?;
+        client.source.run_now().await?;
         Ok(client)
     }
 }
@@ -297,7 +297,7 @@ impl SmartClient {
     pub async fn refresh(&self, scope: Option<&str>) -> Result<Arc<CachedToken>, Error> {
         self.source
             .with(|s| s.request_refresh(scope.map(str::to_owned)));
-        self.source.run().await
+        self.source.run_now().await
     }
 
     /// The FHIR server answered 401: stop using the access token; the next call refreshes

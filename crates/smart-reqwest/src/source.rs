@@ -125,6 +125,17 @@ impl<S: TokenSource + Send + 'static> SourceHandle<S> {
     /// is still valid, the renewal runs in a background task and the valid token is returned
     /// at once.
     pub(crate) async fn run(&self) -> Result<Arc<CachedToken>, Error> {
+        self.run_with(true).await
+    }
+
+    /// Run the driver loop in this task until any flight this call claims is over, and
+    /// return its result: for an explicit refresh, whose caller wants the new token, and for
+    /// the first store write of a new client, which must be done before the client is used.
+    pub(crate) async fn run_now(&self) -> Result<Arc<CachedToken>, Error> {
+        self.run_with(false).await
+    }
+
+    async fn run_with(&self, background: bool) -> Result<Arc<CachedToken>, Error> {
         let (first, valid) = {
             let mut s = self.inner.shared.lock();
             let first = s.poll(now())?;
@@ -134,7 +145,7 @@ impl<S: TokenSource + Send + 'static> SourceHandle<S> {
         match first {
             Action::Ready(t) => Ok(t),
             claimed @ (Action::Send(_) | Action::Store(_)) => match valid {
-                Some(valid) if tokio::runtime::Handle::try_current().is_ok() => {
+                Some(valid) if background && tokio::runtime::Handle::try_current().is_ok() => {
                     let inner = self.inner.clone();
                     tokio::spawn(async move {
                         // The outcome is recorded in the source (and its backoff); callers
