@@ -13,7 +13,7 @@ use crate::types::{ClientId, FhirBaseUrl};
 
 #[derive(Debug)]
 enum State {
-    Discovering(Discovery),
+    Discovering(Box<Discovery>),
     Verifying(Box<IdTokenVerifier>),
 }
 
@@ -42,7 +42,7 @@ impl VerifyIdToken {
         Self {
             id_token,
             client_id,
-            state: State::Discovering(Discovery::new(fhir_base)),
+            state: State::Discovering(Box::new(Discovery::new(fhir_base))),
         }
     }
 

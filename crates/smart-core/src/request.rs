@@ -67,7 +67,7 @@ pub(crate) fn refuse_redirect(
             status: response.status,
             location: response
                 .header("location")
-                .map(|l| crate::oauth_error::clean_text(l)),
+                .map(crate::oauth_error::clean_text),
         }),
     )
 }

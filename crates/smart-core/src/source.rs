@@ -874,12 +874,12 @@ impl<F: Fetcher> Engine<F> {
             floor,
         )));
         self.outcome = Some(Outcome::Token);
-        self.to_save(now)
+        self.save_or_finish(now)
     }
 
     /// After a new token set: store it (when a store is in use), else hand it out and end
     /// the flight at once.
-    fn to_save(&mut self, now: UnixTime) -> Result<(), Error> {
+    fn save_or_finish(&mut self, now: UnixTime) -> Result<(), Error> {
         if self.store_usable(now) && self.key().is_some() {
             self.set_step(Step::Save, false);
             return Ok(());
@@ -938,7 +938,7 @@ impl<F: Fetcher> Engine<F> {
                 error,
                 retry_after_secs,
             });
-            return self.to_save(now);
+            return self.save_or_finish(now);
         }
         self.outcome = Some(Outcome::Failed {
             error,

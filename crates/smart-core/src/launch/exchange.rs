@@ -25,7 +25,7 @@ enum State {
     /// The code is in flight; these secrets went with it.
     InFlight(SentSecrets),
     /// The outcome, to hand out at the next poll (an error is repeated by later polls).
-    Done(Result<TokenResponse, Error>),
+    Done(Result<Box<TokenResponse>, Error>),
     /// The token response was handed out.
     Finished,
 }
@@ -137,7 +137,7 @@ impl CodeExchange {
 
     fn finish(&mut self, result: Result<TokenResponse, Error>) -> Result<(), Error> {
         let out = result.as_ref().err().cloned();
-        self.state = State::Done(result);
+        self.state = State::Done(result.map(Box::new));
         out.map_or(Ok(()), Err)
     }
 }
@@ -163,7 +163,7 @@ impl Flow for CodeExchange {
                     "poll called while the code exchange is in flight",
                 ))
             }
-            State::Done(Ok(token)) => Ok(Action::Ready(token)),
+            State::Done(Ok(token)) => Ok(Action::Ready(*token)),
             State::Done(Err(e)) => {
                 self.state = State::Done(Err(e.clone()));
                 Err(e)
