@@ -1,4 +1,4 @@
-//! What the shared [scenarios](crate::scenarios) need from a driver crate, as one trait.
+//! What the shared [scenarios](mod@crate::scenarios) need from a driver crate, as one trait.
 //!
 //! The scenarios are written once, as generic functions `fn scenario<D: Driver>()`, and run
 //! against every driver: each driver crate's tests implement [`Driver`] for a marker type (one

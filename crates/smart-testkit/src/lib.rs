@@ -3,7 +3,7 @@
 //! a generated CA, optional mTLS) and [`redis_server`] (a real local Redis).
 //!
 //! The drivers' integration scenarios live here too, written once: [`driver::Driver`] is what
-//! they need from a driver crate, [`scenarios`] are the scenarios, and
+//! they need from a driver crate, [`scenarios`](mod@scenarios) are the scenarios, and
 //! [`scenarios!`] instantiates them as `#[test]`s in a driver crate's tests.
 //!
 //! [`sandbox_url`] returns `$SMART_SANDBOX_URL` when set (the test script exports it after
