@@ -138,6 +138,46 @@ macro_rules! client_snapshot {
     }};
 }
 
+/// A driver's `HttpClientBuilder` (`$builder`) with [`HttpOptions`] (`$options`) applied (the
+/// builder methods have the same names in every driver); build it yourself.
+#[macro_export]
+macro_rules! http_builder {
+    ($builder:expr, $options:expr) => {{
+        let options: $crate::driver::HttpOptions = $options;
+        let mut b = $builder.allow_insecure_http(options.allow_insecure_http);
+        if let Some(t) = options.timeout {
+            b = b.timeout(t);
+        }
+        if let Some(limit) = options.max_body_bytes {
+            b = b.max_body_bytes(limit);
+        }
+        b
+    }};
+}
+
+/// A driver's `SmartClientBuilder` (`$builder`) with [`ClientOptions`] (`$options`) applied (the
+/// builder methods have the same names in every driver); build it yourself.
+#[macro_export]
+macro_rules! client_builder {
+    ($builder:expr, $options:expr) => {{
+        let options = $options;
+        let mut b = $builder;
+        if let Some(http) = options.http {
+            b = b.http(http);
+        }
+        if let Some(store) = options.store {
+            b = b.store(store);
+        }
+        if let Some(key) = options.store_key {
+            b = b.store_key(key);
+        }
+        if let Some(hook) = options.on_rotate {
+            b = b.on_rotate(hook);
+        }
+        b
+    }};
+}
+
 /// A driver crate as the scenarios see it. See the [module docs](self).
 pub trait Driver: Sized + 'static {
     /// The driver's name, for messages (`"ureq"`, `"reqwest"`).

@@ -116,6 +116,15 @@ struct SlowStore {
     delay: Duration,
 }
 
+impl SlowStore {
+    fn new(delay: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            inner: InMemoryTokenStore::new(),
+            delay,
+        })
+    }
+}
+
 impl AsyncTokenStore for SlowStore {
     fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<StoredToken>> {
         Box::pin(async move { TokenStore::get(&self.inner, key) })
@@ -136,6 +145,16 @@ impl AsyncTokenStore for SlowStore {
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move { TokenStore::delete(&self.inner, key) })
     }
+}
+
+/// A public client (`openid`); its redirect URI is never requested.
+fn public_app() -> AppConfig {
+    AppConfig::new(
+        ClientAuth::public("c"),
+        "http://127.0.0.1:9/callback",
+        "openid",
+    )
+    .unwrap()
 }
 
 /// A session as after a code exchange with `token_endpoint` (no request made).
@@ -159,16 +178,8 @@ fn session(app: &AppConfig, token_endpoint: &str) -> Session {
 /// renewal ahead of expiry) and return before the token set was stored and reported.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn build_stores_and_reports_the_token_set_before_it_returns() {
-    let app = AppConfig::new(
-        ClientAuth::public("c"),
-        "http://127.0.0.1:9/callback",
-        "openid",
-    )
-    .unwrap();
-    let store = Arc::new(SlowStore {
-        inner: InMemoryTokenStore::new(),
-        delay: Duration::from_millis(300),
-    });
+    let app = public_app();
+    let store = SlowStore::new(Duration::from_millis(300));
     let reported = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let hook = reported.clone();
     let client = SmartClient::builder(session(&app, "http://127.0.0.1:9/token"))
@@ -201,16 +212,8 @@ async fn refresh_returns_the_new_token_after_storing_it() {
             r#"{"access_token":"second","token_type":"bearer","expires_in":3600,"refresh_token":"r2"}"#,
         ),
     );
-    let app = AppConfig::new(
-        ClientAuth::public("c"),
-        "http://127.0.0.1:9/callback",
-        "openid",
-    )
-    .unwrap();
-    let store = Arc::new(SlowStore {
-        inner: InMemoryTokenStore::new(),
-        delay: Duration::from_millis(100),
-    });
+    let app = public_app();
+    let store = SlowStore::new(Duration::from_millis(100));
     let client = SmartClient::builder(session(&app, &server.url_for("/token")))
         .store(store.clone())
         .store_key("user-1")

@@ -99,6 +99,7 @@ macro_rules! __scenario_list {
                 the_request_on_the_wire_is_exactly_what_the_core_produced,
                 a_timeout_is_a_typed_transport_error_and_ends_the_flight,
                 a_refused_connection_is_a_connect_transport_error,
+                a_token_source_uses_the_callers_client_and_backs_off_after_a_timeout,
             ];
         }
     };

@@ -409,3 +409,32 @@ pub fn a_refused_connection_is_a_connect_transport_error<D: Driver>() {
         started.elapsed()
     );
 }
+
+/// A token source built with the caller's client uses its settings (here a 200 ms timeout);
+/// after the failed flight, callers get the same error at once during the backoff, without a
+/// request (`smart_core::retry`).
+pub fn a_token_source_uses_the_callers_client_and_backs_off_after_a_timeout<D: Driver>() {
+    let server = HostileServer::start();
+    server.route("POST", "/token", Behaviour::hang());
+    let http = D::http(HttpOptions::default().timeout(Duration::from_millis(200))).unwrap();
+    let auth = D::backend_with_client(
+        token_config(&server.url_for("/token")),
+        http,
+        Arc::new(SystemEntropy),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let err = D::token(&auth).unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(&err, Error::Transport(t) if t.kind == TransportErrorKind::Timeout),
+        "{}: {err:?}",
+        D::NAME
+    );
+    assert_eq!(D::authorization(&auth).unwrap_err(), err);
+    assert_eq!(server.count("/token"), 1, "no request during the backoff");
+}

@@ -32,14 +32,7 @@ impl Driver for Ureq {
     type Client = SmartClient;
 
     fn http(options: HttpOptions) -> Result<HttpClient, Error> {
-        let mut b = HttpClient::builder().allow_insecure_http(options.allow_insecure_http);
-        if let Some(t) = options.timeout {
-            b = b.timeout(t);
-        }
-        if let Some(limit) = options.max_body_bytes {
-            b = b.max_body_bytes(limit);
-        }
-        b.build()
+        smart_testkit::http_builder!(HttpClient::builder(), options).build()
     }
 
     fn send(http: &HttpClient, request: HttpRequest) -> Result<HttpResponse, TransportError> {
@@ -159,19 +152,7 @@ impl Driver for Ureq {
     }
 
     fn client(session: Session, options: ClientOptions<HttpClient>) -> Result<SmartClient, Error> {
-        let mut b = SmartClient::builder(session);
-        if let Some(http) = options.http {
-            b = b.http(http);
-        }
-        if let Some(store) = options.store {
-            b = b.store(store);
-        }
-        if let Some(key) = options.store_key {
-            b = b.store_key(key);
-        }
-        if let Some(hook) = options.on_rotate {
-            b = b.on_rotate(hook);
-        }
+        let b = smart_testkit::client_builder!(SmartClient::builder(session), options);
         b.build()
     }
 
