@@ -4,7 +4,7 @@
 //! crate runs them all by implementing [`Driver`] in its tests and calling
 //! [`scenarios!`](crate::scenarios!) once:
 //!
-//! ```ignore
+//! ```text
 //! // crates/smart-ureq/tests/scenarios/main.rs
 //! mod harness;
 //! smart_testkit::scenarios!(harness::Ureq);
