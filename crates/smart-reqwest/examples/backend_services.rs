@@ -93,7 +93,7 @@ async fn run(s: &Settings) -> Result<(u16, String), Box<dyn std::error::Error>> 
         let response = http.send(request).await?;
         if response.status == 401 && !retried {
             println!("GET {url} -> 401; on_unauthorized() and retry once");
-            auth.on_unauthorized().await?;
+            auth.on_unauthorized()?;
             retried = true;
             continue;
         }

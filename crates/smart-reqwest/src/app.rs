@@ -212,8 +212,8 @@ impl SmartClientBuilder {
         }
         let client = SmartClient { source };
         if persist_now {
-            // Store the new session now (the first poll's store step).
-            client.source.run().await?;
+            // Store the new session now (the first poll's store step), in this task.
+            client.source.run_now().await?;
         }
         Ok(client)
     }
@@ -303,7 +303,7 @@ impl SmartClient {
     pub async fn refresh(&self, scope: Option<&str>) -> Result<Arc<CachedToken>, Error> {
         self.source
             .with(|s| s.request_refresh(scope.map(str::to_owned)));
-        self.source.run().await
+        self.source.run_now().await
     }
 
     /// The FHIR server answered 401: stop using the access token; the next call refreshes

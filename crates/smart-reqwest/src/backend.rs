@@ -19,7 +19,7 @@ use smart_core::store::AsyncTokenStore;
 ///   token while every caller keeps the still-valid one.
 /// - Failures are retried and backed off as `smart_core::retry` describes: during a backoff
 ///   callers get the last error at once, without a request, unless a valid token is cached.
-/// - With [`with_store`](Self::with_store) tokens persist in a [`TokenStore`] keyed by
+/// - With [`with_store`](Self::with_store) tokens persist in an [`AsyncTokenStore`] keyed by
 ///   (token endpoint, `client_id`, scope); a store that coordinates processes (e.g. Redis)
 ///   makes processes take turns, so a fleet mints one token per expiry.
 #[derive(Debug)]

@@ -75,7 +75,7 @@ fn run(s: &Settings) -> Result<(u16, String), Box<dyn std::error::Error>> {
     let config = BackendServicesConfig::new(ClientId::new(&s.client_id), &s.scope, Arc::new(key))
         .with_fhir_base(fhir_base.clone());
     let auth = BackendServicesAuth::new(config)?;
-    let http = HttpClient::new();
+    let http = HttpClient::new()?;
     let url = fhir_base.append(&s.path)?;
 
     let token = auth.token()?;

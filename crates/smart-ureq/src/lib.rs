@@ -12,7 +12,7 @@
 //!
 //! The client never follows redirects (a redirected token request could leak an assertion to
 //! another host), times out after 30 s by default, caps response bodies at
-//! [`MAX_RESPONSE_BYTES`](smart_core::flow::MAX_RESPONSE_BYTES), hands 4xx/5xx answers to the
+//! [`MAX_RESPONSE_BYTES`](smart_core::http::MAX_RESPONSE_BYTES), hands 4xx/5xx answers to the
 //! state machine (so OAuth error bodies become typed errors), and refuses plain `http://`
 //! except to loopback hosts unless [`HttpClientBuilder::allow_insecure_http`] is set.
 //!
