@@ -188,12 +188,24 @@ impl HttpClient {
         check_url_security(&request.url, self.allow_insecure_http)
     }
 
-    /// Send one request and return the response, whatever its status.
+    /// Send one request and return the response, whatever its status: what the driver loop
+    /// does for every [`Action::Send`](smart_core::Action::Send), for your own use (e.g.
+    /// the FHIR request a token authorizes). No redirect is followed.
     ///
     /// # Errors
-    /// [`TransportError`] (timeout, connect, TLS, body too large, other) with the `reqwest`
+    /// [`Error::InsecureUrl`] for plain `http://` to a non-loopback host (unless allowed);
+    /// [`Error::Transport`] (timeout, connect, TLS, body too large, other) with the driver's
     /// error as its source.
-    pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+    pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, Error> {
+        self.check(&request)?;
+        self.exchange(request).await.map_err(Error::Transport)
+    }
+
+    /// Send without the URL check (the loop checks first).
+    pub(crate) async fn exchange(
+        &self,
+        request: HttpRequest,
+    ) -> Result<HttpResponse, TransportError> {
         let url = request.url.to_string();
         let method = match request.method {
             Method::Post => reqwest::Method::POST,

@@ -20,7 +20,6 @@ use smart_core::client_auth::ClientAuth;
 use smart_core::context::FhirContextItem;
 use smart_core::discovery::Discovered;
 use smart_core::entropy::Entropy;
-use smart_core::error::TransportError;
 use smart_core::id_token::{UnverifiedIdTokenClaims, VerifiedIdTokenClaims};
 use smart_core::introspection::{Introspection, IntrospectionAuth, TokenTypeHint};
 use smart_core::launch::{AppConfig, AuthorizationRequest, Launch, PendingAuthorization};
@@ -212,8 +211,8 @@ pub trait Driver: Sized + 'static {
     /// `http.send(request)`.
     ///
     /// # Errors
-    /// The driver's [`TransportError`].
-    fn send(http: &Self::Http, request: HttpRequest) -> Result<HttpResponse, TransportError>;
+    /// [`Error::InsecureUrl`], [`Error::Transport`].
+    fn send(http: &Self::Http, request: HttpRequest) -> Result<HttpResponse, Error>;
 
     /// `http.run(flow)`.
     ///

@@ -212,13 +212,21 @@ impl HttpClient {
         self.allow_insecure_http
     }
 
-    /// Send one request and return the response, whatever its status.
+    /// Send one request and return the response, whatever its status: what the driver loop
+    /// does for every [`Action::Send`](smart_core::Action::Send), for your own use (e.g.
+    /// the FHIR request a token authorizes). No redirect is followed.
     ///
     /// # Errors
-    /// [`TransportError`] (timeout, connect, TLS, body too large, other) with the `ureq`
-    /// error as its source; a refused URL is reported as [`TransportErrorKind::Other`] by
-    /// [`send`](Self::send)'s callers through the flow, see [`check`](Self::check).
-    pub fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+    /// [`Error::InsecureUrl`] for plain `http://` to a non-loopback host (unless allowed);
+    /// [`Error::Transport`] (timeout, connect, TLS, body too large, other) with the driver's
+    /// error as its source.
+    pub fn send(&self, request: HttpRequest) -> Result<HttpResponse, Error> {
+        self.check(&request)?;
+        self.exchange(request).map_err(Error::Transport)
+    }
+
+    /// Send without the URL check (the loop checks first).
+    pub(crate) fn exchange(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
         let url = request.url.to_string();
         let mut builder = ureq::http::Request::builder()
             .method(match request.method {

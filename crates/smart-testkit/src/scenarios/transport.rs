@@ -190,7 +190,10 @@ pub fn a_body_over_the_cap_is_body_too_large<D: Driver>() {
     server.route("GET", "/big", Response::text(200, "a".repeat(4096)));
     let http = D::http(HttpOptions::default().max_body_bytes(1024)).unwrap();
     let url = Url::parse(&server.url_for("/big")).unwrap();
-    let e = D::send(&http, HttpRequest::get_json(url.clone())).unwrap_err();
+    let Error::Transport(e) = D::send(&http, HttpRequest::get_json(url.clone())).unwrap_err()
+    else {
+        panic!("not a transport error")
+    };
     assert_eq!(e.kind, TransportErrorKind::BodyTooLarge { limit: 1024 });
     assert_eq!(e.url, url.as_str());
     // Through a flow: the same typed error.
@@ -392,7 +395,11 @@ pub fn a_refused_connection_is_a_connect_transport_error<D: Driver>() {
         listener.local_addr().unwrap()
     };
     let url = Url::parse(&format!("http://{addr}/token")).unwrap();
-    let e = D::send(&D::default_http(), HttpRequest::get_json(url.clone())).unwrap_err();
+    let Error::Transport(e) =
+        D::send(&D::default_http(), HttpRequest::get_json(url.clone())).unwrap_err()
+    else {
+        panic!("not a transport error")
+    };
     assert_eq!(e.kind, TransportErrorKind::Connect, "{}: {e:?}", D::NAME);
     assert_eq!(e.url, url.as_str());
     assert!(e.source().is_some());

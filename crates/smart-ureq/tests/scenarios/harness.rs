@@ -7,7 +7,6 @@ use smart_core::backend::BackendServicesConfig;
 use smart_core::client_auth::ClientAuth;
 use smart_core::discovery::Discovered;
 use smart_core::entropy::Entropy;
-use smart_core::error::TransportError;
 use smart_core::id_token::VerifiedIdTokenClaims;
 use smart_core::introspection::{Introspection, IntrospectionAuth, TokenTypeHint};
 use smart_core::launch::{AppConfig, AuthorizationRequest, Launch, PendingAuthorization};
@@ -35,7 +34,7 @@ impl Driver for Ureq {
         smart_testkit::http_builder!(HttpClient::builder(), options).build()
     }
 
-    fn send(http: &HttpClient, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+    fn send(http: &HttpClient, request: HttpRequest) -> Result<HttpResponse, Error> {
         http.send(request)
     }
 
