@@ -402,7 +402,11 @@ pub(crate) fn load_key(
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
     if !text.trim_start().starts_with('{') {
-        return Ok(SigningKey::from_pem(&text, kid)?);
+        let key = SigningKey::from_pem(&text)?;
+        return Ok(match kid {
+            Some(kid) => key.with_kid(kid)?,
+            None => key,
+        });
     }
     // A JWK or JWK Set. With --kid, pick that key's private entry from a set.
     let key = match (kid, serde_json::from_str::<serde_json::Value>(&text)) {

@@ -239,7 +239,10 @@ fn argo_example_assertions_verify_and_key_loads() {
 #[test]
 fn b20_claims_and_header_exact() {
     // B20 / ASYM-09 / ASYM-10: RSA 2048, kid "k1", RS384, now 1700000000.
-    let key = SigningKey::from_pem(RSA_2048_PEM, Some("k1")).unwrap();
+    let key = SigningKey::from_pem(RSA_2048_PEM)
+        .unwrap()
+        .with_kid("k1")
+        .unwrap();
     let claims = AssertionClaims::new("c-123", TOKEN_URL);
     assert_eq!(claims.lifetime_secs, DEFAULT_ASSERTION_LIFETIME_SECS);
     let jwt = client_assertion(&key, &claims, NOW, &DeterministicEntropy::new(0)).unwrap();
@@ -263,7 +266,10 @@ fn b20_claims_and_header_exact() {
 
 #[test]
 fn b20_lifetime_limits() {
-    let key = SigningKey::from_pem(EC_P384_PEM, Some("ec1")).unwrap();
+    let key = SigningKey::from_pem(EC_P384_PEM)
+        .unwrap()
+        .with_kid("ec1")
+        .unwrap();
     let e = DeterministicEntropy::new(0);
     let at = |secs| AssertionClaims {
         lifetime_secs: secs,
@@ -288,7 +294,10 @@ fn b20_lifetime_limits() {
 #[test]
 fn jku_only_when_configured() {
     // ASYM-09: `jku` is optional and, when set, is the registered JWKS URL.
-    let key = SigningKey::from_pem(EC_P384_PEM, Some("ec1")).unwrap();
+    let key = SigningKey::from_pem(EC_P384_PEM)
+        .unwrap()
+        .with_kid("ec1")
+        .unwrap();
     let e = DeterministicEntropy::new(0);
     let plain = client_assertion(&key, &AssertionClaims::new("c-123", TOKEN_URL), NOW, &e).unwrap();
     assert!(
@@ -311,7 +320,10 @@ fn jku_only_when_configured() {
 #[test]
 fn b22_es384_signature_is_96_bytes_raw_and_verifies_independently() {
     // B22: raw R||S (not DER), checked by ring against the public point OpenSSL derived.
-    let key = SigningKey::from_pem(EC_P384_PEM, Some("ec1")).unwrap();
+    let key = SigningKey::from_pem(EC_P384_PEM)
+        .unwrap()
+        .with_kid("ec1")
+        .unwrap();
     let jwt = client_assertion(
         &key,
         &AssertionClaims::new("c-123", TOKEN_URL),
@@ -335,7 +347,10 @@ fn b22_es384_signature_is_96_bytes_raw_and_verifies_independently() {
 
 #[test]
 fn b22_rs384_signature_is_256_bytes_and_verifies_independently() {
-    let key = SigningKey::from_pem(RSA_2048_PEM, Some("k1")).unwrap();
+    let key = SigningKey::from_pem(RSA_2048_PEM)
+        .unwrap()
+        .with_kid("k1")
+        .unwrap();
     let jwt = client_assertion(
         &key,
         &AssertionClaims::new("c-123", TOKEN_URL),
@@ -445,7 +460,7 @@ impl AssertionSigner for Remote {
 
 #[test]
 fn custom_signer_plugs_in() {
-    let signer = Remote(SigningKey::from_pem(EC_P384_PEM, None).unwrap());
+    let signer = Remote(SigningKey::from_pem(EC_P384_PEM).unwrap());
     let jwt = client_assertion(
         &signer,
         &AssertionClaims::new("c-123", TOKEN_URL),

@@ -1,24 +1,25 @@
-//! PEM text (RFC 7468) and DER structure helpers for private keys, and [`PrivateKeyPem`].
+//! PEM text (RFC 7468): blocks, the `kid:` line of explanatory text, and [`PrivateKeyPem`].
 
 use super::key_err;
 use crate::error::Error;
 use crate::secret::constant_time_eq;
 use p384::elliptic_curve::zeroize::Zeroizing;
-use p384::pkcs8::der::{Decode as _, Reader as _};
+use pkcs8::LineEnding;
 use std::fmt;
 
-pub(super) const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
-pub(super) const OID_SECP384R1: &str = "1.3.132.0.34";
-pub(super) const OID_RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
+/// The name of the explanatory-text line that carries a key's `kid` (`kid: my-key-1`).
+const KID_LINE: &str = "kid:";
 
 /// A PEM-encoded private key (PKCS#8 `-----BEGIN PRIVATE KEY-----`, RFC 5958 / RFC 7468), as
-/// exported by [`SigningKey::to_pkcs8_pem`](super::SigningKey::to_pkcs8_pem). Also reachable as `secret::PrivateKeyPem`.
+/// exported by [`SigningKey::to_pkcs8_pem`](super::SigningKey::to_pkcs8_pem) and
+/// [`SigningKey::to_pkcs8_pem_with_kid`](super::SigningKey::to_pkcs8_pem_with_kid). Also
+/// reachable as `secret::PrivateKeyPem`.
 ///
 /// Like the types in [`secret`](crate::secret) it prints as `PrivateKeyPem([redacted])` under
 /// `Debug`, has no `Display` and compares in constant time; in addition its buffer is zeroized
 /// when dropped.
 #[derive(Clone)]
-pub struct PrivateKeyPem(pub(super) Zeroizing<String>);
+pub struct PrivateKeyPem(Zeroizing<String>);
 
 impl PrivateKeyPem {
     /// Wrap PEM text (the buffer is zeroized when this value is dropped).
@@ -30,7 +31,7 @@ impl PrivateKeyPem {
     ///
     /// # Security
     /// This is the private key: whoever holds it can authenticate as the client. Write it only
-    /// to protected storage (ASYM-01: "protect the private key"); never log it.
+    /// to protected storage (the IG: "protect the private key"); never log it.
     pub fn secret(&self) -> &str {
         &self.0
     }
@@ -49,85 +50,78 @@ impl PartialEq for PrivateKeyPem {
     }
 }
 
-pub(super) fn check_curve(oid: Option<&str>) -> Result<(), Error> {
-    match oid {
-        Some(OID_SECP384R1) => Ok(()),
-        Some(other) => Err(key_err(format!(
-            "unsupported elliptic curve {}; SMART ES384 needs P-384 (secp384r1)",
-            curve_name(other)
-        ))),
-        None => Err(key_err(
-            "EC private key does not name its curve (P-384 required)",
-        )),
+impl Eq for PrivateKeyPem {}
+
+/// `-----BEGIN PRIVATE KEY-----` around `der` (LF line endings, 64-character lines), preceded
+/// by a `kid:` line when `kid` is given.
+pub(super) fn encode_private_key(der: &[u8], kid: Option<&str>) -> Result<PrivateKeyPem, Error> {
+    let pem = pkcs8::der::pem::encode_string("PRIVATE KEY", LineEnding::LF, der)
+        .map(Zeroizing::new)
+        .map_err(|_| key_err("PEM encoding failed"))?;
+    let Some(kid) = kid else {
+        return Ok(PrivateKeyPem(pem));
+    };
+    let line = kid_line(kid);
+    let mut text = Zeroizing::new(String::with_capacity(line.len() + 1 + pem.len()));
+    text.push_str(&line);
+    text.push('\n');
+    text.push_str(&pem);
+    Ok(PrivateKeyPem(text))
+}
+
+/// `kid: <kid>`; the value is written as a JSON string when it would not survive as bare
+/// text (empty, surrounding white space, a leading `"`, or control characters).
+fn kid_line(kid: &str) -> String {
+    let bare = !kid.is_empty()
+        && kid.trim() == kid
+        && !kid.starts_with('"')
+        && !kid.chars().any(char::is_control);
+    if bare {
+        format!("{KID_LINE} {kid}")
+    } else {
+        format!("{KID_LINE} {}", serde_json::Value::from(kid))
     }
 }
 
-pub(super) fn curve_name(oid: &str) -> String {
-    match oid {
-        "1.2.840.10045.3.1.7" => "P-256 (prime256v1)".into(),
-        "1.3.132.0.35" => "P-521 (secp521r1)".into(),
-        "1.3.132.0.10" => "secp256k1".into(),
-        "1.3.132.0.33" => "P-224 (secp224r1)".into(),
-        "1.2.840.10045.3.1.1" => "P-192 (prime192v1)".into(),
-        other => format!("with OID {other}"),
-    }
-}
-
-pub(super) fn algorithm_name(oid: &str) -> String {
-    match oid {
-        "1.3.101.112" => "Ed25519".into(),
-        "1.3.101.113" => "Ed448".into(),
-        "1.3.101.110" => "X25519".into(),
-        "1.3.101.111" => "X448".into(),
-        "1.2.840.113549.1.1.10" => "RSASSA-PSS (RS384 needs an rsaEncryption key)".into(),
-        "1.2.840.10040.4.1" => "DSA".into(),
-        "1.2.840.10046.2.1" => "Diffie-Hellman".into(),
-        other => format!("with OID {other}"),
-    }
-}
-
-/// SEC1 `ECPrivateKey ::= SEQUENCE { version INTEGER (1), privateKey OCTET STRING,
-/// parameters [0] EXPLICIT OBJECT IDENTIFIER OPTIONAL, publicKey [1] BIT STRING OPTIONAL }`:
-/// returns the scalar length and the named curve, if any.
-pub(super) fn sec1_shape(der: &[u8]) -> Result<(usize, Option<String>), p384::pkcs8::der::Error> {
-    use p384::pkcs8::der::asn1::{BitStringRef, ObjectIdentifier, OctetStringRef};
-    use p384::pkcs8::der::{SliceReader, TagMode, TagNumber};
-    let mut reader = SliceReader::new(der)?;
-    let shape = reader.sequence(|r| {
-        let _version = u8::decode(r)?;
-        let scalar = OctetStringRef::decode(r)?;
-        let curve: Option<ObjectIdentifier> =
-            r.context_specific(TagNumber::N0, TagMode::Explicit)?;
-        let _public: Option<BitStringRef<'_>> =
-            r.context_specific(TagNumber::N1, TagMode::Explicit)?;
-        Ok((scalar.as_bytes().len(), curve.map(|c| c.to_string())))
-    })?;
-    reader.finish(shape)
-}
-
+/// One `-----BEGIN …-----` / `-----END …-----` block.
 pub(super) struct PemBlock {
+    /// The label, e.g. `PRIVATE KEY`.
     pub(super) label: String,
+    /// An RFC 1421 `Proc-Type: 4,ENCRYPTED` header was present.
     pub(super) encrypted: bool,
-    pub(super) body: String,
+    /// The base64 body, without line breaks.
+    pub(super) body: Zeroizing<String>,
 }
 
-/// Split PEM text into its blocks. Text outside blocks (OpenSSL's "Bag Attributes" etc.) is
-/// ignored; RFC 1421 headers inside a block are skipped (and `Proc-Type: 4,ENCRYPTED` noted).
-pub(super) fn pem_blocks(text: &str) -> Result<Vec<PemBlock>, Error> {
+/// PEM text split into blocks, plus the `kid:` line of the explanatory text, if any.
+pub(super) struct PemText {
+    pub(super) blocks: Vec<PemBlock>,
+    pub(super) kid: Option<String>,
+}
+
+/// Split PEM text into its blocks. Text outside blocks (RFC 7468 §5.2 explanatory text,
+/// OpenSSL's "Bag Attributes" etc.) is ignored, except one `kid: <value>` line (the value bare,
+/// or a JSON string); RFC 1421 headers inside a block are skipped (and
+/// `Proc-Type: 4,ENCRYPTED` noted).
+pub(super) fn parse(text: &str) -> Result<PemText, Error> {
     let mut blocks = Vec::new();
+    let mut kids = Vec::new();
     let mut lines = text.lines().map(str::trim);
     while let Some(line) = lines.next() {
         let Some(label) = line
             .strip_prefix("-----BEGIN ")
             .and_then(|l| l.strip_suffix("-----"))
         else {
+            if let Some(value) = line.strip_prefix(KID_LINE) {
+                kids.push(parse_kid(value.trim())?);
+            }
             continue;
         };
         let end = format!("-----END {label}-----");
         let mut block = PemBlock {
             label: label.to_owned(),
             encrypted: false,
-            body: String::new(),
+            body: Zeroizing::new(String::new()),
         };
         let mut closed = false;
         for inner in lines.by_ref() {
@@ -153,9 +147,31 @@ pub(super) fn pem_blocks(text: &str) -> Result<Vec<PemBlock>, Error> {
         }
         blocks.push(block);
     }
-    Ok(blocks)
+    let kid = match kids.len() {
+        0 | 1 => kids.pop(),
+        n => {
+            return Err(key_err(format!(
+                "PEM text has {n} `kid:` lines; keep exactly one"
+            )));
+        }
+    };
+    Ok(PemText { blocks, kid })
 }
 
+fn parse_kid(value: &str) -> Result<String, Error> {
+    let kid = if value.starts_with('"') {
+        serde_json::from_str::<String>(value)
+            .map_err(|_| key_err("the `kid:` line holds an unterminated or invalid JSON string"))?
+    } else {
+        value.to_owned()
+    };
+    if kid.is_empty() {
+        return Err(key_err("the `kid:` line before the key is empty"));
+    }
+    Ok(kid)
+}
+
+/// Why PEM text without a private key block cannot sign.
 pub(super) fn describe_non_private(blocks: &[PemBlock]) -> String {
     let labels: Vec<&str> = blocks.iter().map(|b| b.label.as_str()).collect();
     if labels.contains(&"CERTIFICATE") || labels.contains(&"TRUSTED CERTIFICATE") {
@@ -186,10 +202,37 @@ mod tests {
     #[test]
     fn pem_splitter_handles_headers_and_noise() {
         let text = "Bag Attributes\n-----BEGIN X-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES\n\nQUJD\n-----END X-----\n";
-        let b = pem_blocks(text).unwrap();
-        assert_eq!(b.len(), 1);
-        assert!(b[0].encrypted);
-        assert_eq!(b[0].body, "QUJD");
-        assert!(pem_blocks("-----BEGIN X-----\nQUJD\n").is_err());
+        let parsed = parse(text).unwrap();
+        assert_eq!(parsed.blocks.len(), 1);
+        assert!(parsed.blocks[0].encrypted);
+        assert_eq!(parsed.blocks[0].body.as_str(), "QUJD");
+        assert_eq!(parsed.kid, None);
+        assert!(parse("-----BEGIN X-----\nQUJD\n").is_err());
+    }
+
+    #[test]
+    fn k01_kid_line_round_trips_bare_and_quoted() {
+        for kid in [
+            "my-key-1",
+            "-starts-with-dash",
+            "kid: nested",
+            " padded ",
+            "\"quoted\"",
+            "line\nbreak",
+            "ünï",
+        ] {
+            let line = kid_line(kid);
+            assert!(!line.contains('\n'), "{line}");
+            let text = format!("{line}\n-----BEGIN X-----\nQUJD\n-----END X-----\n");
+            assert_eq!(parse(&text).unwrap().kid.as_deref(), Some(kid), "{line}");
+        }
+        assert_eq!(kid_line("my-key-1"), "kid: my-key-1");
+        assert_eq!(kid_line(" a"), "kid: \" a\"");
+        // A `kid:` header *inside* a block is an RFC 1421 header, not explanatory text.
+        let inside = parse("-----BEGIN X-----\nkid: no\nQUJD\n-----END X-----\n").unwrap();
+        assert_eq!(inside.kid, None);
+        assert!(parse("kid: a\nkid: b\n").is_err());
+        assert!(parse("kid:\n").is_err());
+        assert!(parse("kid: \"open\n").is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! Public JWK / JWK Set export (RFC 7517) and RFC 7638 thumbprints.
 
+use super::ec_key::EcPoint;
 use super::key_err;
 use super::signing_key::SigningKey;
 use crate::error::Error;
@@ -14,19 +15,28 @@ pub(super) enum PublicMembers {
     Rsa { n: String, e: String },
 }
 
+impl PublicMembers {
+    pub(super) fn ec(point: &EcPoint) -> Self {
+        Self::Ec {
+            x: URL_SAFE_NO_PAD.encode(&point.x),
+            y: URL_SAFE_NO_PAD.encode(&point.y),
+        }
+    }
+}
+
 impl SigningKey {
-    /// The public JWK to register with the server (ASYM-04): `kty`, `crv`/`x`/`y` (EC) or
-    /// `n`/`e` (RSA), plus `kid`, `alg`, `"use":"sig"` and `"key_ops":["verify"]`. Never any
-    /// private member.
+    /// The public JWK to register with the server (RFC 7517 §4, RFC 7518 §6.2.1 / §6.3.1):
+    /// `kty`, `crv`/`x`/`y` (EC) or `n`/`e` (RSA), plus `kid`, `alg`, `"use":"sig"` and
+    /// `"key_ops":["verify"]`. Never any private member.
     pub fn public_jwk(&self) -> serde_json::Value {
-        let mut v = match &self.public {
+        let mut v = match self.public_members() {
             PublicMembers::Ec { x, y } => {
                 serde_json::json!({ "kty": "EC", "crv": "P-384", "x": x, "y": y })
             }
             PublicMembers::Rsa { n, e } => serde_json::json!({ "kty": "RSA", "n": n, "e": e }),
         };
         if let Some(obj) = v.as_object_mut() {
-            obj.insert("kid".into(), self.kid.clone().into());
+            obj.insert("kid".into(), self.kid().into());
             obj.insert("alg".into(), self.algorithm().as_str().into());
             obj.insert("use".into(), "sig".into());
             obj.insert("key_ops".into(), serde_json::json!(["verify"]));
@@ -35,8 +45,8 @@ impl SigningKey {
     }
 
     /// `{"keys":[public_jwk]}`: a JWK Set (RFC 7517 §5) for the registered JWKS URL or
-    /// by-value registration (ASYM-01, ASYM-02). During key rotation, publish the old and new
-    /// keys' `public_jwk`s together.
+    /// registration by value (IG "Registering a client (communicating public keys)"). During
+    /// key rotation, publish the old and new keys' `public_jwk`s together.
     pub fn public_jwks(&self) -> serde_json::Value {
         serde_json::json!({ "keys": [self.public_jwk()] })
     }
@@ -45,7 +55,7 @@ impl SigningKey {
     /// the canonical JSON of the required members (`crv`,`kty`,`x`,`y` or `e`,`kty`,`n`).
     /// 43 characters. Used as the default `kid`.
     pub fn thumbprint(&self) -> String {
-        thumbprint_of_members(&self.public)
+        thumbprint_of_members(self.public_members())
     }
 }
 

@@ -1,22 +1,22 @@
-//! `rand_core` adapter over the injected [`Entropy`] for crypto-internal randomness.
+//! A `rand_core` 0.10 generator over the injected [`Entropy`], for crypto-internal randomness
+//! (P-384 and RSA key generation, RSA blinding).
 
 use crate::entropy::Entropy;
 use crate::error::Error;
+use p384::elliptic_curve::rand_core::{TryCryptoRng, TryRng};
 use p384::elliptic_curve::zeroize::Zeroizing;
-use rsa::rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
+use std::convert::Infallible;
 
-/// `rand_core` 0.6 adapter over the injected [`Entropy`] (crypto-internal randomness: key
-/// generation, RSA blinding).
-///
 /// Every 32-byte output block is `SHA-256(32 fresh bytes from entropy || block counter)`: with a
 /// real source this only whitens already-random bytes, and it keeps a *periodic* test source
 /// such as [`DeterministicEntropy`](crate::entropy::DeterministicEntropy) (period 256 bytes)
 /// from trapping prime generation in a cycle of the same few candidates.
 ///
-/// `RngCore::fill_bytes` cannot fail, so a source failure is only recorded (the hashed counter
-/// still varies, so rejection-sampling loops end) and [`check`](Self::check) turns it into
-/// [`Error::Entropy`]; the caller then discards whatever was computed.
+/// The generator is infallible (`Error = Infallible`, as `rand_core::CryptoRng` requires), so a
+/// source failure is only recorded (the hashed counter still varies, so rejection-sampling
+/// loops end) and [`check`](Self::check) turns it into [`Error::Entropy`]; the caller then
+/// discards whatever was computed.
 pub(super) struct EntropyRng<'a> {
     entropy: &'a dyn Entropy,
     failed: bool,
@@ -32,6 +32,7 @@ impl<'a> EntropyRng<'a> {
         }
     }
 
+    /// [`Error::Entropy`] if the source failed at any point since construction.
     pub(super) fn check(&self) -> Result<(), Error> {
         if self.failed {
             Err(Error::Entropy)
@@ -41,20 +42,22 @@ impl<'a> EntropyRng<'a> {
     }
 }
 
-impl RngCore for EntropyRng<'_> {
-    fn next_u32(&mut self) -> u32 {
+impl TryRng for EntropyRng<'_> {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
         let mut b = [0u8; 4];
-        self.fill_bytes(&mut b);
-        u32::from_le_bytes(b)
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
     }
 
-    fn next_u64(&mut self) -> u64 {
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
         let mut b = [0u8; 8];
-        self.fill_bytes(&mut b);
-        u64::from_le_bytes(b)
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
     }
 
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), Infallible> {
         for chunk in dest.chunks_mut(32) {
             let mut fresh = Zeroizing::new([0u8; 32]);
             if self.entropy.fill(&mut fresh[..]).is_err() {
@@ -67,15 +70,9 @@ impl RngCore for EntropyRng<'_> {
             let block = Zeroizing::new(<[u8; 32]>::from(h.finalize()));
             chunk.copy_from_slice(&block[..chunk.len()]);
         }
-    }
-
-    /// Never returns `Err`: `rand` 0.8's `Rng::fill` (used inside `rsa`) panics on one. A
-    /// failure is recorded instead and reported by [`EntropyRng::check`].
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rsa::rand_core::Error> {
-        self.fill_bytes(dest);
         Ok(())
     }
 }
 
 /// Sound only because [`Entropy`] implementations promise cryptographically secure bytes.
-impl CryptoRng for EntropyRng<'_> {}
+impl TryCryptoRng for EntropyRng<'_> {}

@@ -5,15 +5,15 @@
 //! (and `crv`) fit and its optional `alg`, `use` and `key_ops` allow it; RSA moduli must be
 //! 2048..=8192 bits.
 
-use super::{MAX_RSA_BITS, MIN_RSA_BITS};
+use super::{MAX_RSA_BITS, MIN_RSA_BITS, bit_length};
 use crate::error::{Document, Error, IdTokenError, ParseError};
 use crate::id_token::clean;
 use base64::Engine as _;
+use p384::ecdsa::signature::Verifier as _;
 use serde_json::Value;
-use signature::Verifier as _;
 
 /// A JWS algorithm accepted for `id_token` signatures (RFC 7518 §3.1). `RS256` is the one
-/// every SMART server must support (OIDC-04). `none`, `HS*`, `PS*`, `ES512` and `EdDSA` are
+/// every SMART server must support (IG "Scopes and Launch Context", `openid`). `none`, `HS*`, `PS*`, `ES512` and `EdDSA` are
 /// refused ([`IdTokenError::UnsupportedAlg`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -151,11 +151,14 @@ impl SignedJws {
     }
 }
 
-/// A public key able to verify one [`IdTokenAlgorithm`].
+/// A public key from the issuer's JWKS, parsed for one [`IdTokenAlgorithm`].
 pub(crate) enum PublicKey {
-    Rsa(rsa::RsaPublicKey),
-    P256(p256::ecdsa::VerifyingKey),
-    P384(p384::ecdsa::VerifyingKey),
+    #[cfg(feature = "rsa")]
+    Rs256(rsa::pkcs1v15::VerifyingKey<sha2::Sha256>),
+    #[cfg(feature = "rsa")]
+    Rs384(rsa::pkcs1v15::VerifyingKey<sha2::Sha384>),
+    Es256(p256::ecdsa::VerifyingKey),
+    Es384(p384::ecdsa::VerifyingKey),
 }
 
 impl PublicKey {
@@ -199,17 +202,14 @@ impl PublicKey {
         };
         match alg.curve() {
             None => {
-                let n = rsa::BigUint::from_bytes_be(&bytes("n")?);
-                let e = rsa::BigUint::from_bytes_be(&bytes("e")?);
-                let bits = n.bits();
+                let (n, e) = (bytes("n")?, bytes("e")?);
+                let bits = bit_length(&n);
                 if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
                     return Err(format!(
                         "RSA modulus is {bits} bits ({MIN_RSA_BITS}..={MAX_RSA_BITS} accepted)"
                     ));
                 }
-                rsa::RsaPublicKey::new_with_max_size(n, e, MAX_RSA_BITS)
-                    .map(Self::Rsa)
-                    .map_err(|_| "invalid RSA public key".into())
+                Self::rsa(alg, &n, &e)
             }
             Some((crv, len)) => {
                 if member("crv") != Some(crv) {
@@ -226,43 +226,59 @@ impl PublicKey {
                 let bad = |_| format!("the point is not on {crv}");
                 if len == 32 {
                     p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
-                        .map(Self::P256)
+                        .map(Self::Es256)
                         .map_err(bad)
                 } else {
                     p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
-                        .map(Self::P384)
+                        .map(Self::Es384)
                         .map_err(bad)
                 }
             }
         }
     }
 
-    /// Whether `signature` over `input` verifies under this key with `alg`.
-    pub(crate) fn verifies(&self, alg: IdTokenAlgorithm, input: &[u8], signature: &[u8]) -> bool {
-        match (self, alg) {
-            (Self::Rsa(k), IdTokenAlgorithm::Rs256) => {
-                rsa::pkcs1v15::Signature::try_from(signature).is_ok_and(|s| {
-                    rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(k.clone())
-                        .verify(input, &s)
-                        .is_ok()
-                })
-            }
-            (Self::Rsa(k), IdTokenAlgorithm::Rs384) => {
-                rsa::pkcs1v15::Signature::try_from(signature).is_ok_and(|s| {
-                    rsa::pkcs1v15::VerifyingKey::<sha2::Sha384>::new(k.clone())
-                        .verify(input, &s)
-                        .is_ok()
-                })
-            }
-            (Self::P256(k), IdTokenAlgorithm::Es256) => {
-                p256::ecdsa::Signature::from_slice(signature)
-                    .is_ok_and(|s| k.verify(input, &s).is_ok())
-            }
-            (Self::P384(k), IdTokenAlgorithm::Es384) => {
-                p384::ecdsa::Signature::from_slice(signature)
-                    .is_ok_and(|s| k.verify(input, &s).is_ok())
-            }
-            _ => false,
+    /// An RSA public key of checked size, from its big-endian modulus and exponent.
+    fn rsa(alg: IdTokenAlgorithm, n: &[u8], e: &[u8]) -> Result<Self, String> {
+        #[cfg(feature = "rsa")]
+        {
+            let uint = |b: &[u8]| {
+                let bits = u32::try_from(b.len() * 8).map_err(|_| "invalid RSA public key")?;
+                rsa::BoxedUint::from_be_slice(b, bits).map_err(|_| "invalid RSA public key")
+            };
+            let key = rsa::PublicKey::new_with_size_limits(
+                uint(n)?,
+                uint(e)?,
+                MIN_RSA_BITS..=MAX_RSA_BITS,
+            )
+            .map_err(|_| "invalid RSA public key".to_owned())?;
+            Ok(match alg {
+                IdTokenAlgorithm::Rs384 => Self::Rs384(rsa::pkcs1v15::VerifyingKey::new(key)),
+                _ => Self::Rs256(rsa::pkcs1v15::VerifyingKey::new(key)),
+            })
+        }
+        #[cfg(not(feature = "rsa"))]
+        {
+            let _ = (n, e);
+            Err(format!(
+                "{alg} needs an RSA backend: enable the `rsa` feature of smart-core"
+            ))
+        }
+    }
+
+    /// Whether `signature` over `input` verifies under this key (with the algorithm it was
+    /// parsed for).
+    pub(crate) fn verifies(&self, input: &[u8], signature: &[u8]) -> bool {
+        match self {
+            #[cfg(feature = "rsa")]
+            Self::Rs256(k) => rsa::pkcs1v15::Signature::try_from(signature)
+                .is_ok_and(|s| k.verify(input, &s).is_ok()),
+            #[cfg(feature = "rsa")]
+            Self::Rs384(k) => rsa::pkcs1v15::Signature::try_from(signature)
+                .is_ok_and(|s| k.verify(input, &s).is_ok()),
+            Self::Es256(k) => p256::ecdsa::Signature::from_slice(signature)
+                .is_ok_and(|s| k.verify(input, &s).is_ok()),
+            Self::Es384(k) => p384::ecdsa::Signature::from_slice(signature)
+                .is_ok_and(|s| k.verify(input, &s).is_ok()),
         }
     }
 }
@@ -321,7 +337,7 @@ impl SignedJws {
                 }
             }
         };
-        if usable.iter().any(|k| k.verifies(alg, input, signature)) {
+        if usable.iter().any(|k| k.verifies(input, signature)) {
             Ok(KeyOutcome::Verified)
         } else {
             Err(IdTokenError::BadSignature)
