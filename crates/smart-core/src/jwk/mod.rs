@@ -23,14 +23,23 @@
 //! # Cryptographic backends (Cargo features)
 //!
 //! Key formats are decoded and checked the same way under every backend (RustCrypto `der`,
-//! `pkcs1`, `pkcs8`, `sec1` and `p384` crates); the features choose who does the arithmetic.
+//! `pkcs1`, `pkcs8`, `sec1` and `p384` crates); the features only choose who does the
+//! arithmetic. `aws-lc-rs` wins where both could.
 //!
-//! | | default (`rsa`) | without `rsa` |
-//! |---|---|---|
-//! | ES384 signing | `p384`, deterministic (RFC 6979) | `p384` |
-//! | RS384 signing | `rsa`, blinded with the injected entropy | [`Error::Key`] naming the feature |
-//! | `id_token` RS256/RS384/ES256/ES384 | `rsa`, `p256`, `p384` | ES256/ES384 only |
-//! | RS384 key generation | `rsa`, from the injected entropy | [`Error::Key`] |
+//! | | `rsa` (default) | `aws-lc-rs` | neither |
+//! |---|---|---|---|
+//! | ES384 signing | `p384` (RFC 6979, deterministic) | AWS-LC (random nonce) | `p384` |
+//! | RS384 signing | `rsa`, blinded from the injected entropy | AWS-LC | [`Error::Key`] naming both features |
+//! | `id_token` RS256, RS384 | `rsa` | AWS-LC | [`IdTokenError::KeyMismatch`](crate::error::IdTokenError::KeyMismatch) naming both features |
+//! | `id_token` ES256, ES384 | `p256`, `p384` | AWS-LC | `p256`, `p384` |
+//! | P-384 generation | `p384`, from the injected entropy | the same | the same |
+//! | RSA generation | `rsa`, from the injected entropy | `rsa` if enabled, else AWS-LC | [`Error::Key`] |
+//! | RSA JWK without `p`, `q`, `dp`, `dq` or `qi` | `rsa` recovers them | `rsa` if enabled, else [`Error::Key`] | [`Error::Key`] |
+//!
+//! AWS-LC draws ECDSA nonces, RSA blinding values and generated RSA keys from its own
+//! generator (seeded by the operating system), not from the injected
+//! [`Entropy`](crate::entropy::Entropy), which still supplies `jti`s, `state`, PKCE verifiers
+//! and P-384 keys. RS384 signatures are the same bytes under every backend.
 //!
 //! # Security
 //! - `Debug` prints only the algorithm and `kid`; error messages never quote key material.
@@ -41,7 +50,8 @@
 //! - The `rsa` crate carries advisory RUSTSEC-2023-0071 (a timing side channel on
 //!   *decryption*, the Marvin attack). This module only signs, always with RSA blinding fed from
 //!   the injected [`Entropy`](crate::entropy::Entropy); prefer `ES384` where the server supports
-//!   it.
+//!   it, or build with `--no-default-features --features aws-lc-rs,getrandom` to leave the
+//!   `rsa` crate out.
 
 mod der;
 mod ec_key;

@@ -8,27 +8,33 @@ use crate::error::Error;
 use p384::elliptic_curve::zeroize::Zeroizing;
 
 #[cfg(feature = "rsa")]
+use {super::GENERATED_RSA_BITS, super::rng::EntropyRng, pkcs1::EncodeRsaPrivateKey as _};
+#[cfg(feature = "aws-lc-rs")]
+use {aws_lc_rs::encoding::AsDer as _, std::sync::Arc};
+#[cfg(all(feature = "rsa", not(feature = "aws-lc-rs")))]
 use {
-    super::GENERATED_RSA_BITS,
-    super::rng::EntropyRng,
-    pkcs1::EncodeRsaPrivateKey as _,
     pkcs8::EncodePrivateKey as _,
     rsa::signature::{RandomizedSigner as _, SignatureEncoding as _},
 };
 
 /// Said when an RSA key is used but no RSA backend is compiled in.
-#[cfg(not(feature = "rsa"))]
-const NO_BACKEND: &str = "RSA keys need an RSA backend: enable the `rsa` feature of smart-core";
+#[cfg(not(any(feature = "rsa", feature = "aws-lc-rs")))]
+const NO_BACKEND: &str =
+    "RSA keys need an RSA backend: enable the `rsa` or `aws-lc-rs` feature of smart-core";
 
-/// An RS384 signing key, parsed once (the `rsa` crate's key with its CRT values precomputed).
+/// An RS384 signing key, parsed once: AWS-LC's key pair (shared by clones) with `aws-lc-rs`,
+/// else the `rsa` crate's key with its CRT values precomputed.
 #[derive(Clone)]
 pub(super) struct RsaKey(Backend);
 
-#[cfg(feature = "rsa")]
+#[cfg(feature = "aws-lc-rs")]
+type Backend = Arc<aws_lc_rs::signature::RsaKeyPair>;
+
+#[cfg(all(feature = "rsa", not(feature = "aws-lc-rs")))]
 type Backend = Box<rsa::pkcs1v15::SigningKey<sha2::Sha384>>;
 
 /// No RSA backend compiled in: no [`RsaKey`] can exist.
-#[cfg(not(feature = "rsa"))]
+#[cfg(not(any(feature = "rsa", feature = "aws-lc-rs")))]
 #[derive(Clone)]
 enum Backend {}
 
@@ -36,23 +42,45 @@ impl RsaKey {
     /// Load a PKCS#1 `RSAPrivateKey` (already checked by `der::rsa_public_parts`); `malformed`
     /// is the error message when the backend rejects it (e.g. inconsistent members).
     pub(super) fn from_pkcs1_der(der: &[u8], malformed: &str) -> Result<Self, Error> {
-        #[cfg(feature = "rsa")]
+        #[cfg(feature = "aws-lc-rs")]
+        {
+            let key =
+                aws_lc_rs::signature::RsaKeyPair::from_der(der).map_err(|_| key_err(malformed))?;
+            Ok(Self(Arc::new(key)))
+        }
+        #[cfg(all(feature = "rsa", not(feature = "aws-lc-rs")))]
         {
             use rsa::pkcs1::DecodeRsaPrivateKey as _;
             let key = rsa::PrivateKey::from_pkcs1_der(der).map_err(|_| key_err(malformed))?;
             Ok(Self(Box::new(rsa::pkcs1v15::SigningKey::new(key))))
         }
-        #[cfg(not(feature = "rsa"))]
+        #[cfg(not(any(feature = "rsa", feature = "aws-lc-rs")))]
         {
             let _ = (der, malformed);
             Err(key_err(NO_BACKEND))
         }
     }
 
-    /// The JWS signature, as long as the modulus. RSA blinding draws from `entropy`; the
-    /// signature bytes do not depend on it (PKCS#1 v1.5 is deterministic).
+    /// The JWS signature, as long as the modulus. PKCS#1 v1.5 is deterministic: the bytes
+    /// never depend on the blinding values, which the `rsa` backend draws from `entropy` and
+    /// AWS-LC from its own generator.
     pub(super) fn sign(&self, input: &[u8], entropy: &dyn Entropy) -> Result<Vec<u8>, Error> {
-        #[cfg(feature = "rsa")]
+        #[cfg(feature = "aws-lc-rs")]
+        {
+            let _ = entropy;
+            let mut sig = vec![0; self.0.public_modulus_len()];
+            // aws-lc-rs ignores the generator argument (AWS-LC uses its own).
+            self.0
+                .sign(
+                    &aws_lc_rs::signature::RSA_PKCS1_SHA384,
+                    &aws_lc_rs::rand::SystemRandom::new(),
+                    input,
+                    &mut sig,
+                )
+                .map_err(|_| key_err("RS384 signing failed"))?;
+            Ok(sig)
+        }
+        #[cfg(all(feature = "rsa", not(feature = "aws-lc-rs")))]
         {
             let mut rng = EntropyRng::new(entropy);
             let sig = self.0.try_sign_with_rng(&mut rng, input);
@@ -60,7 +88,7 @@ impl RsaKey {
             let sig = sig.map_err(|_| key_err("RS384 signing failed"))?;
             Ok(sig.to_vec())
         }
-        #[cfg(not(feature = "rsa"))]
+        #[cfg(not(any(feature = "rsa", feature = "aws-lc-rs")))]
         {
             let _ = (input, entropy);
             match self.0 {}
@@ -69,21 +97,28 @@ impl RsaKey {
 
     /// PKCS#8 `PrivateKeyInfo` DER.
     pub(super) fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
-        #[cfg(feature = "rsa")]
+        #[cfg(feature = "aws-lc-rs")]
         {
-            let doc = self
-                .0
-                .to_pkcs8_der()
-                .map_err(|_| key_err("PKCS#8 encoding failed"))?;
-            Ok(Zeroizing::new(doc.as_bytes().to_vec()))
+            self.0
+                .as_der()
+                .map(|d| Zeroizing::new(d.as_ref().to_vec()))
+                .map_err(|_| key_err("PKCS#8 encoding failed"))
         }
-        #[cfg(not(feature = "rsa"))]
+        #[cfg(all(feature = "rsa", not(feature = "aws-lc-rs")))]
+        {
+            self.0
+                .to_pkcs8_der()
+                .map(|d| Zeroizing::new(d.as_bytes().to_vec()))
+                .map_err(|_| key_err("PKCS#8 encoding failed"))
+        }
+        #[cfg(not(any(feature = "rsa", feature = "aws-lc-rs")))]
         match self.0 {}
     }
 }
 
-/// A new [`GENERATED_RSA_BITS`](super::GENERATED_RSA_BITS)-bit key (e = 65537) as PKCS#1 DER,
-/// all randomness drawn from `entropy`.
+/// A new [`GENERATED_RSA_BITS`](super::GENERATED_RSA_BITS)-bit key (e = 65537) as PKCS#1 DER:
+/// with the `rsa` feature all randomness is drawn from `entropy`; with only `aws-lc-rs`, AWS-LC
+/// generates it from its own generator and `entropy` is not used.
 pub(super) fn generate(entropy: &dyn Entropy) -> Result<Zeroizing<Vec<u8>>, Error> {
     #[cfg(feature = "rsa")]
     {
@@ -93,7 +128,18 @@ pub(super) fn generate(entropy: &dyn Entropy) -> Result<Zeroizing<Vec<u8>>, Erro
         let key = key.map_err(|_| key_err("RSA key generation failed"))?;
         pkcs1_der(&key)
     }
-    #[cfg(not(feature = "rsa"))]
+    #[cfg(all(feature = "aws-lc-rs", not(feature = "rsa")))]
+    {
+        use pkcs8::der::Decode as _;
+        let _ = entropy;
+        let failed = || key_err("RSA key generation failed");
+        let key = aws_lc_rs::signature::RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+            .map_err(|_| failed())?;
+        let pkcs8 = key.as_der().map_err(|_| failed())?;
+        let info = pkcs8::PrivateKeyInfoRef::from_der(pkcs8.as_ref()).map_err(|_| failed())?;
+        Ok(Zeroizing::new(info.private_key.as_bytes().to_vec()))
+    }
+    #[cfg(not(any(feature = "rsa", feature = "aws-lc-rs")))]
     {
         let _ = entropy;
         Err(key_err(NO_BACKEND))

@@ -9,6 +9,7 @@ use super::{MAX_RSA_BITS, MIN_RSA_BITS, bit_length};
 use crate::error::{Document, Error, IdTokenError, ParseError};
 use crate::id_token::clean;
 use base64::Engine as _;
+#[cfg(not(feature = "aws-lc-rs"))]
 use p384::ecdsa::signature::Verifier as _;
 use serde_json::Value;
 
@@ -151,13 +152,18 @@ impl SignedJws {
     }
 }
 
-/// A public key from the issuer's JWKS, parsed for one [`IdTokenAlgorithm`].
+/// A public key from the issuer's JWKS, parsed for one [`IdTokenAlgorithm`]: AWS-LC's parsed
+/// key with `aws-lc-rs`, else the RustCrypto verifying keys.
 pub(crate) enum PublicKey {
-    #[cfg(feature = "rsa")]
+    #[cfg(feature = "aws-lc-rs")]
+    AwsLc(aws_lc_rs::signature::ParsedPublicKey),
+    #[cfg(all(feature = "rsa", not(feature = "aws-lc-rs")))]
     Rs256(rsa::pkcs1v15::VerifyingKey<sha2::Sha256>),
-    #[cfg(feature = "rsa")]
+    #[cfg(all(feature = "rsa", not(feature = "aws-lc-rs")))]
     Rs384(rsa::pkcs1v15::VerifyingKey<sha2::Sha384>),
+    #[cfg(not(feature = "aws-lc-rs"))]
     Es256(p256::ecdsa::VerifyingKey),
+    #[cfg(not(feature = "aws-lc-rs"))]
     Es384(p384::ecdsa::VerifyingKey),
 }
 
@@ -223,23 +229,61 @@ impl PublicKey {
                 sec1.push(0x04);
                 sec1.extend_from_slice(&x);
                 sec1.extend_from_slice(&y);
-                let bad = |_| format!("the point is not on {crv}");
-                if len == 32 {
-                    p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
-                        .map(Self::Es256)
-                        .map_err(bad)
-                } else {
-                    p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
-                        .map(Self::Es384)
-                        .map_err(bad)
-                }
+                Self::ec(alg, &sec1).map_err(|()| format!("the point is not on {crv}"))
             }
+        }
+    }
+
+    /// An EC public key from its uncompressed SEC1 point (`0x04 || x || y`).
+    fn ec(alg: IdTokenAlgorithm, sec1: &[u8]) -> Result<Self, ()> {
+        #[cfg(feature = "aws-lc-rs")]
+        {
+            use aws_lc_rs::signature::{
+                ECDSA_P256_SHA256_FIXED, ECDSA_P384_SHA384_FIXED, ParsedPublicKey,
+            };
+            let params = match alg {
+                IdTokenAlgorithm::Es256 => &ECDSA_P256_SHA256_FIXED,
+                _ => &ECDSA_P384_SHA384_FIXED,
+            };
+            ParsedPublicKey::new(params, sec1)
+                .map(Self::AwsLc)
+                .map_err(|_| ())
+        }
+        #[cfg(not(feature = "aws-lc-rs"))]
+        match alg {
+            IdTokenAlgorithm::Es256 => p256::ecdsa::VerifyingKey::from_sec1_bytes(sec1)
+                .map(Self::Es256)
+                .map_err(|_| ()),
+            _ => p384::ecdsa::VerifyingKey::from_sec1_bytes(sec1)
+                .map(Self::Es384)
+                .map_err(|_| ()),
         }
     }
 
     /// An RSA public key of checked size, from its big-endian modulus and exponent.
     fn rsa(alg: IdTokenAlgorithm, n: &[u8], e: &[u8]) -> Result<Self, String> {
-        #[cfg(feature = "rsa")]
+        #[cfg(feature = "aws-lc-rs")]
+        {
+            use aws_lc_rs::signature::{
+                ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_2048_8192_SHA384,
+            };
+            use pkcs8::der::{Encode as _, asn1::UintRef};
+            let invalid = |_| "invalid RSA public key".to_owned();
+            let der = pkcs1::RsaPublicKeyRef {
+                modulus: UintRef::new(n).map_err(invalid)?,
+                public_exponent: UintRef::new(e).map_err(invalid)?,
+            }
+            .to_der()
+            .map_err(invalid)?;
+            let params = match alg {
+                IdTokenAlgorithm::Rs384 => &RSA_PKCS1_2048_8192_SHA384,
+                _ => &RSA_PKCS1_2048_8192_SHA256,
+            };
+            ParsedPublicKey::new(params, der)
+                .map(Self::AwsLc)
+                .map_err(|_| "invalid RSA public key".to_owned())
+        }
+        #[cfg(all(feature = "rsa", not(feature = "aws-lc-rs")))]
         {
             let uint = |b: &[u8]| {
                 let bits = u32::try_from(b.len() * 8).map_err(|_| "invalid RSA public key")?;
@@ -256,11 +300,11 @@ impl PublicKey {
                 _ => Self::Rs256(rsa::pkcs1v15::VerifyingKey::new(key)),
             })
         }
-        #[cfg(not(feature = "rsa"))]
+        #[cfg(not(any(feature = "rsa", feature = "aws-lc-rs")))]
         {
             let _ = (n, e);
             Err(format!(
-                "{alg} needs an RSA backend: enable the `rsa` feature of smart-core"
+                "{alg} needs an RSA backend: enable the `rsa` or `aws-lc-rs` feature of smart-core"
             ))
         }
     }
@@ -269,14 +313,18 @@ impl PublicKey {
     /// parsed for).
     pub(crate) fn verifies(&self, input: &[u8], signature: &[u8]) -> bool {
         match self {
-            #[cfg(feature = "rsa")]
+            #[cfg(feature = "aws-lc-rs")]
+            Self::AwsLc(k) => k.verify_sig(input, signature).is_ok(),
+            #[cfg(all(feature = "rsa", not(feature = "aws-lc-rs")))]
             Self::Rs256(k) => rsa::pkcs1v15::Signature::try_from(signature)
                 .is_ok_and(|s| k.verify(input, &s).is_ok()),
-            #[cfg(feature = "rsa")]
+            #[cfg(all(feature = "rsa", not(feature = "aws-lc-rs")))]
             Self::Rs384(k) => rsa::pkcs1v15::Signature::try_from(signature)
                 .is_ok_and(|s| k.verify(input, &s).is_ok()),
+            #[cfg(not(feature = "aws-lc-rs"))]
             Self::Es256(k) => p256::ecdsa::Signature::from_slice(signature)
                 .is_ok_and(|s| k.verify(input, &s).is_ok()),
+            #[cfg(not(feature = "aws-lc-rs"))]
             Self::Es384(k) => p384::ecdsa::Signature::from_slice(signature)
                 .is_ok_and(|s| k.verify(input, &s).is_ok()),
         }
