@@ -334,7 +334,8 @@ impl PublicKey {
 /// What a JWKS said about the token's signature.
 pub(crate) enum KeyOutcome {
     Verified,
-    /// No key fits (unknown `kid`, or no usable key without one): worth one refetch (B06).
+    /// No key fits (unknown `kid`, or no usable key without one): worth one refetch, as a
+    /// rotated key may be published after the first tokens it signs.
     NotFound,
 }
 
