@@ -71,6 +71,8 @@ pub struct BackendServicesConfig {
     /// Renew a cached token this many **seconds** before its expiry (default 30).
     pub clock_skew_secs: u64,
     /// Assertion lifetime in **seconds**: `exp = now + lifetime`; at most 300 (default 240).
+    /// Above 240 it narrows the server clock skew tolerated through a backdated `iat` (see
+    /// [`AssertionClaims`](crate::assertion::AssertionClaims#clock-skew)).
     pub assertion_lifetime_secs: u64,
     /// Optional `jku` header: the registered JWKS URL (ASYM-09).
     pub jku: Option<String>,

@@ -23,7 +23,7 @@
 //! use smart_reqwest::BackendServicesAuth;
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let key = SigningKey::from_pem(&std::fs::read_to_string("key.pem")?, None)?;
+//! let key = SigningKey::from_pem(&std::fs::read_to_string("key.pem")?)?;
 //! let config = BackendServicesConfig::new(ClientId::new("my-client"), "system/Patient.rs", Arc::new(key))
 //!     .with_fhir_base(FhirBaseUrl::new("https://ehr.example.org/fhir")?);
 //! let auth = Arc::new(BackendServicesAuth::new(config)?);

@@ -51,10 +51,10 @@ impl<S: TokenSource + Send + 'static> Inner<S> {
                 hook(&event);
             }
         }
-        if s.take_new_token() {
-            if let Some(hook) = &self.on_new_token {
-                hook(s);
-            }
+        if s.take_new_token()
+            && let Some(hook) = &self.on_new_token
+        {
+            hook(s);
         }
     }
 

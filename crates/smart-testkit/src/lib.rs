@@ -37,10 +37,10 @@ use url::Url;
 pub fn sandbox_url() -> String {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
-        if let Ok(u) = std::env::var("SMART_SANDBOX_URL") {
-            if !u.is_empty() {
-                return u.trim_end_matches('/').to_owned();
-            }
+        if let Ok(u) = std::env::var("SMART_SANDBOX_URL")
+            && !u.is_empty()
+        {
+            return u.trim_end_matches('/').to_owned();
         }
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
         let run = root.join("sandbox/.run");

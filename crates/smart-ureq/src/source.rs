@@ -105,10 +105,10 @@ impl<S: TokenSource> SourceHandle<S> {
                 hook(&event);
             }
         }
-        if s.take_new_token() {
-            if let Some(hook) = &self.on_new_token {
-                hook(s);
-            }
+        if s.take_new_token()
+            && let Some(hook) = &self.on_new_token
+        {
+            hook(s);
         }
     }
 }
