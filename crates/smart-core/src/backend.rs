@@ -288,11 +288,14 @@ impl Fetcher for ClientCredentials {
             ("scope".into(), self.scope()),
         ];
         authenticated_post(
+            crate::request::PostTo {
+                purpose: crate::http::Purpose::TokenRequest,
+                url: &sc.token_endpoint,
+                allow_insecure_http: self.config.allow_insecure_http,
+            },
             &self.client_auth,
-            &sc.token_endpoint,
             fields,
             &[],
-            self.config.allow_insecure_http,
             now,
             entropy,
         )

@@ -63,9 +63,87 @@ pub struct HttpRequest {
     pub headers: Vec<(String, String)>,
     /// The body (`application/x-www-form-urlencoded` for token requests; empty for GET).
     pub body: Vec<u8>,
+    /// What the request is for (never sent): for logs, metrics and tracing spans.
+    pub context: RequestContext,
+}
+
+/// What a request is for. Never sent: drivers use it to label logs and tracing spans, so
+/// nothing in it is secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestContext {
+    /// The protocol step.
+    pub purpose: Purpose,
+    /// The `client_id` the request authenticates as, when it does.
+    pub client_id: Option<String>,
+    /// The attempt number, from 1: a token source's retries of the same request count up.
+    pub attempt: u32,
+}
+
+impl Default for RequestContext {
+    fn default() -> Self {
+        Self {
+            purpose: Purpose::Other,
+            client_id: None,
+            attempt: 1,
+        }
+    }
+}
+
+/// The protocol step a request belongs to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Purpose {
+    /// Anything else.
+    #[default]
+    Other,
+    /// `GET {base}/.well-known/smart-configuration` (and its redirects).
+    Discovery,
+    /// `GET {base}/metadata`, the CapabilityStatement fallback.
+    Metadata,
+    /// `GET {issuer}/.well-known/openid-configuration`.
+    OpenIdConfiguration,
+    /// `GET` of a JWK Set.
+    Jwks,
+    /// A Backend Services token request (`client_credentials`).
+    TokenRequest,
+    /// The authorization-code exchange.
+    CodeExchange,
+    /// A refresh.
+    Refresh,
+    /// Token introspection.
+    Introspection,
+    /// Token revocation.
+    Revocation,
+}
+
+impl Purpose {
+    /// A short lower-case name: `discovery`, `metadata`, `openid_configuration`, `jwks`,
+    /// `token`, `code_exchange`, `refresh`, `introspection`, `revocation`, `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Other => "other",
+            Self::Discovery => "discovery",
+            Self::Metadata => "metadata",
+            Self::OpenIdConfiguration => "openid_configuration",
+            Self::Jwks => "jwks",
+            Self::TokenRequest => "token",
+            Self::CodeExchange => "code_exchange",
+            Self::Refresh => "refresh",
+            Self::Introspection => "introspection",
+            Self::Revocation => "revocation",
+        }
+    }
 }
 
 impl HttpRequest {
+    /// This request labelled with `purpose`.
+    #[must_use]
+    pub fn with_purpose(mut self, purpose: Purpose) -> Self {
+        self.context.purpose = purpose;
+        self
+    }
+
     /// A `GET` with `Accept: application/json`.
     pub fn get_json(url: Url) -> Self {
         Self {
@@ -73,6 +151,7 @@ impl HttpRequest {
             url,
             headers: vec![("accept".into(), "application/json".into())],
             body: Vec::new(),
+            context: RequestContext::default(),
         }
     }
 
@@ -90,6 +169,7 @@ impl HttpRequest {
                 ("accept".into(), "application/json".into()),
             ],
             body: form_body(fields).into_bytes(),
+            context: RequestContext::default(),
         }
     }
 
@@ -111,6 +191,7 @@ impl std::fmt::Debug for HttpRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
         f.debug_struct("HttpRequest")
+            .field("purpose", &self.context.purpose)
             .field("method", &self.method)
             .field("url", &self.url.as_str())
             .field("headers", &names)

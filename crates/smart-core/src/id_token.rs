@@ -562,7 +562,12 @@ impl Flow for IdTokenVerifier {
                         openid_configuration_url(&self.issuer).map_err(|e| self.fail(e))?,
                     ),
                 };
-                let get = DocumentGet::new(HttpRequest::get_json(url), false);
+                let purpose = if jwks {
+                    crate::http::Purpose::Jwks
+                } else {
+                    crate::http::Purpose::OpenIdConfiguration
+                };
+                let get = DocumentGet::new(HttpRequest::get_json(url).with_purpose(purpose), false);
                 let req = get.request();
                 self.state = State::Awaiting { jwks, get };
                 Ok(Action::Send(req))

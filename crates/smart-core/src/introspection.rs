@@ -149,11 +149,14 @@ fn introspection_outgoing(
     let fields = token_fields(token, token_type_hint)?;
     match auth {
         IntrospectionAuth::Client(client_auth) => authenticated_post(
+            crate::request::PostTo {
+                purpose: crate::http::Purpose::Introspection,
+                url: endpoint,
+                allow_insecure_http,
+            },
             client_auth,
-            endpoint,
             fields,
             &["token"],
-            allow_insecure_http,
             now,
             entropy,
         ),
@@ -172,6 +175,7 @@ fn introspection_outgoing(
                 "authorization".into(),
                 format!("Bearer {}", bearer.secret()),
             ));
+            request.context.purpose = crate::http::Purpose::Introspection;
             let mut sent = SentSecrets::new();
             sent.add(token);
             sent.add(bearer.secret());
@@ -199,11 +203,14 @@ pub fn revocation_request(
 ) -> Result<HttpRequest, Error> {
     let fields = token_fields(token, token_type_hint)?;
     authenticated_post(
+        crate::request::PostTo {
+            purpose: crate::http::Purpose::Revocation,
+            url: endpoint,
+            allow_insecure_http,
+        },
         client_auth,
-        endpoint,
         fields,
         &["token"],
-        allow_insecure_http,
         now,
         entropy,
     )
@@ -284,11 +291,14 @@ pub fn revoke(
         Box::new(move |now| {
             let fields = token_fields(token.secret(), token_type_hint)?;
             authenticated_post(
+                crate::request::PostTo {
+                    purpose: crate::http::Purpose::Revocation,
+                    url: &endpoint,
+                    allow_insecure_http,
+                },
                 &client_auth,
-                &endpoint,
                 fields,
                 &["token"],
-                allow_insecure_http,
                 now,
                 entropy.as_ref(),
             )

@@ -42,11 +42,14 @@ pub(crate) fn refresh_outgoing(
         ));
     }
     authenticated_post(
+        crate::request::PostTo {
+            purpose: crate::http::Purpose::Refresh,
+            url: token_endpoint,
+            allow_insecure_http,
+        },
         client_auth,
-        token_endpoint,
         fields,
         &["refresh_token"],
-        allow_insecure_http,
         now,
         entropy,
     )

@@ -7,7 +7,7 @@ use url::Url;
 use crate::client_auth::ClientAuth;
 use crate::entropy::Entropy;
 use crate::error::Error;
-use crate::http::{HttpRequest, HttpResponse, check_url_security};
+use crate::http::{HttpRequest, HttpResponse, Purpose, check_url_security};
 use crate::redact::SentSecrets;
 use crate::time::UnixTime;
 
@@ -22,18 +22,30 @@ pub(crate) struct Outgoing {
     pub(crate) sent: SentSecrets,
 }
 
-/// A form `POST` to `url` with `fields`, authenticated with `client_auth` (RFC 6749 §2.3;
+/// Where an authenticated `POST` goes and what it is for.
+#[derive(Clone, Copy)]
+pub(crate) struct PostTo<'a> {
+    pub(crate) purpose: Purpose,
+    pub(crate) url: &'a Url,
+    pub(crate) allow_insecure_http: bool,
+}
+
+/// A form `POST` to `to.url` with `fields`, authenticated with `client_auth` (RFC 6749 §2.3;
 /// SMART client types), recording every secret it carries: the client authentication's and
 /// the values of `secret_fields`.
 pub(crate) fn authenticated_post(
+    to: PostTo<'_>,
     client_auth: &ClientAuth,
-    url: &Url,
     mut fields: Vec<(String, String)>,
     secret_fields: &[&str],
-    allow_insecure_http: bool,
     now: UnixTime,
     entropy: &dyn Entropy,
 ) -> Result<Outgoing, Error> {
+    let PostTo {
+        purpose,
+        url,
+        allow_insecure_http,
+    } = to;
     check_url_security(url, allow_insecure_http)?;
     let mut sent = SentSecrets::new();
     for (k, v) in &fields {
@@ -48,6 +60,8 @@ pub(crate) fn authenticated_post(
         fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     );
     request.headers.extend(headers);
+    request.context.purpose = purpose;
+    request.context.client_id = Some(client_auth.client_id().as_str().to_owned());
     Ok(Outgoing { request, sent })
 }
 

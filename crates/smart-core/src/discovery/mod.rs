@@ -31,6 +31,7 @@ pub use parse::parse_smart_configuration;
 
 use crate::error::{DiscoveryError, DiscoveryErrorKind, Error, TransportError};
 use crate::flow::{Action, Flow, HttpRequest, HttpResponse};
+use crate::http::Purpose;
 use crate::request::DocumentGet;
 use crate::time::UnixTime;
 use crate::types::FhirBaseUrl;
@@ -96,7 +97,10 @@ pub struct Discovery {
 impl Discovery {
     /// Discovery for the FHIR server at `base`, with the CapabilityStatement fallback enabled.
     pub fn new(base: FhirBaseUrl) -> Self {
-        let get = DocumentGet::new(HttpRequest::get_json(base.well_known()), false);
+        let get = DocumentGet::new(
+            HttpRequest::get_json(base.well_known()).with_purpose(Purpose::Discovery),
+            false,
+        );
         Self {
             base,
             fallback: true,
@@ -118,7 +122,7 @@ impl Discovery {
         self.allow_insecure_http = allow;
         if let State::Pending(Phase::WellKnown(_)) = self.state {
             self.state = State::Pending(Phase::WellKnown(DocumentGet::new(
-                HttpRequest::get_json(self.well_known_url()),
+                HttpRequest::get_json(self.well_known_url()).with_purpose(Purpose::Discovery),
                 allow,
             )));
         }
@@ -151,7 +155,7 @@ impl Discovery {
     }
 
     fn metadata_phase(&self, status: Option<u16>) -> Phase {
-        let mut req = HttpRequest::get_json(self.metadata_url());
+        let mut req = HttpRequest::get_json(self.metadata_url()).with_purpose(Purpose::Metadata);
         req.headers = vec![(
             "accept".into(),
             "application/fhir+json, application/json".into(),

@@ -32,6 +32,17 @@ pub enum TransportErrorKind {
 }
 
 impl TransportErrorKind {
+    /// A short lower-case name: `timeout`, `connect`, `tls`, `body_too_large`, `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Connect => "connect",
+            Self::Tls => "tls",
+            Self::BodyTooLarge { .. } => "body_too_large",
+            Self::Other => "other",
+        }
+    }
+
     /// Whether another attempt could succeed: a refused or reset connection can; a timeout
     /// has already used the caller's time budget, a TLS failure or an oversized body will not
     /// change by themselves.

@@ -125,11 +125,14 @@ impl CodeExchange {
             ("code_verifier".into(), self.code_verifier.secret().into()),
         ];
         authenticated_post(
+            crate::request::PostTo {
+                purpose: crate::http::Purpose::CodeExchange,
+                url: &self.token_endpoint,
+                allow_insecure_http: self.allow_insecure_http,
+            },
             &self.client_auth,
-            &self.token_endpoint,
             fields,
             &["code", "code_verifier"],
-            self.allow_insecure_http,
             now,
             self.entropy.as_ref(),
         )

@@ -552,7 +552,8 @@ impl<F: Fetcher> Engine<F> {
             Step::Fetch { attempt } | Step::RetryWait { attempt, .. } => {
                 let current = self.cached.as_deref().map(CachedToken::response);
                 match self.fetcher.fetch(current, now, self.entropy.as_ref()) {
-                    Ok(Outgoing { request, sent }) => {
+                    Ok(Outgoing { mut request, sent }) => {
+                        request.context.attempt = attempt;
                         self.sent = sent;
                         self.set_step(Step::Fetch { attempt }, true);
                         Ok(Some(Action::Send(request)))
