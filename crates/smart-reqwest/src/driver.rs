@@ -10,6 +10,7 @@ use tokio::sync::Notify;
 
 use crate::client::{HttpClient, now};
 use crate::store::perform;
+use crate::trace::{FlowSpan, RequestSpan};
 use smart_core::store::AsyncTokenStore;
 
 /// A flow shared between tasks: a lock held only while the flow is called (never across an
@@ -74,6 +75,22 @@ pub(crate) async fn drive<F: Flow>(
     on_step: &(dyn Fn(&mut F) + Send + Sync),
     first: Option<Action<F::Output>>,
 ) -> Result<F::Output, Error> {
+    let span = FlowSpan::new::<F>();
+    let r = span
+        .instrument(drive_inner(http, store, shared, poll, on_step, first))
+        .await;
+    crate::trace::outcome(&span, &r);
+    r
+}
+
+async fn drive_inner<F: Flow>(
+    http: &HttpClient,
+    store: Option<&dyn AsyncTokenStore>,
+    shared: &Shared<F>,
+    poll: PollFn<F>,
+    on_step: &(dyn Fn(&mut F) + Send + Sync),
+    first: Option<Action<F::Output>>,
+) -> Result<F::Output, Error> {
     let mut holder = first.is_some();
     let mut pending = first;
     loop {
@@ -110,7 +127,12 @@ pub(crate) async fn drive<F: Flow>(
                     shared,
                     armed: true,
                 };
+                let span = RequestSpan::new(&request);
                 let result = http.exchange(request).await;
+                match &result {
+                    Ok(r) => span.response(r.status),
+                    Err(t) => span.transport_error(t.kind.as_str()),
+                }
                 holding.armed = false;
                 let reported = {
                     let mut flow = shared.lock();

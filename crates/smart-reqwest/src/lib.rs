@@ -41,6 +41,7 @@ mod driver;
 pub mod middleware;
 mod source;
 mod store;
+mod trace;
 
 pub use app::{
     RotationHook, SmartClient, SmartClientBuilder, begin_launch, complete_launch, discover,

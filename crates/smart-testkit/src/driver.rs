@@ -271,6 +271,15 @@ pub trait Driver: Sized + 'static {
     /// As the driver's method.
     fn on_unauthorized(auth: &Self::Auth) -> Result<(), Error>;
 
+    /// `GET url` (with `Accept: application/fhir+json`) through the driver's FHIR request
+    /// authorization — `smart_reqwest::middleware::SmartAuth` in a `reqwest-middleware`
+    /// client, `smart_ureq::middleware::AuthorizedAgent` — with tokens from `auth`; the status
+    /// and body of the answer.
+    ///
+    /// # Errors
+    /// The token source's errors; transport errors.
+    fn authorized_get(auth: &Arc<Self::Auth>, url: &str) -> Result<(u16, String), Error>;
+
     /// `callers` callers (threads, or tasks of a multi-thread runtime) released at once by a
     /// barrier, each calling `auth.token()`; their results in caller order.
     fn concurrent_tokens(

@@ -19,6 +19,7 @@ mod listener;
 pub mod redis_server;
 pub mod scenarios;
 pub mod tls;
+pub mod trace_capture;
 
 pub use redis_server::{RedisServer, RedisStop, redis_restart, redis_url};
 
@@ -289,4 +290,45 @@ pub fn http_get(url: &str) -> (u16, String) {
         .unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let status = resp.status().as_u16();
     (status, resp.body_mut().read_to_string().unwrap_or_default())
+}
+
+/// The path of the example `name` of the crate under test, built by `cargo test` next to the
+/// test binaries (`target/<profile>/examples/<name>`).
+///
+/// # Panics
+/// When the example was not built (`cargo test --test <one>` builds no examples: run
+/// `cargo test -p <crate>` or `cargo build --examples` first).
+pub fn example_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/<test> → target/<profile>/examples/<name>
+    let dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target/<profile>")
+        .join("examples");
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "example {name} not built at {}: run `cargo test -p <crate>` (which builds the examples) \
+         or `cargo build --examples`",
+        path.display()
+    );
+    path
+}
+
+/// Run the example `name` with `env` added to the environment; `(success, stdout, stderr)`.
+///
+/// # Panics
+/// As [`example_binary`]; when the example cannot be started.
+pub fn run_example(name: &str, env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut cmd = Command::new(example_binary(name));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("start the example");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

@@ -7,6 +7,7 @@ use smart_core::store::{StoreResult, TokenStore};
 use smart_core::{Action, Error, Flow, UnixTime};
 
 use crate::client::{HttpClient, now};
+use crate::trace::{FlowSpan, RequestSpan};
 
 /// A flow shared between callers: a lock held only while the flow is called (never across
 /// I/O or a wait), and a condition variable for callers waiting on another's flight.
@@ -66,6 +67,20 @@ pub(crate) fn drive<F: Flow>(
     poll: PollFn<F>,
     on_step: StepFn<'_, F>,
 ) -> Result<F::Output, Error> {
+    let span = FlowSpan::new::<F>();
+    let _entered = span.enter();
+    let r = drive_inner(http, store, shared, poll, on_step);
+    crate::trace::outcome(&span, &r);
+    r
+}
+
+fn drive_inner<F: Flow>(
+    http: &HttpClient,
+    store: Option<&dyn TokenStore>,
+    shared: &Shared<F>,
+    poll: PollFn<F>,
+    on_step: StepFn<'_, F>,
+) -> Result<F::Output, Error> {
     let mut holder = false;
     let mut flow = shared.lock();
     loop {
@@ -95,7 +110,12 @@ pub(crate) fn drive<F: Flow>(
                     shared,
                     armed: true,
                 };
+                let span = RequestSpan::new(&request);
                 let result = http.exchange(request);
+                match &result {
+                    Ok(r) => span.response(r.status),
+                    Err(t) => span.transport_error(t.kind.as_str()),
+                }
                 holding.armed = false;
                 flow = shared.lock();
                 let reported = match result {

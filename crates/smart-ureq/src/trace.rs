@@ -1,0 +1,166 @@
+//! `tracing` spans for the driver loop (feature `tracing`): one `smart.flow` span per driven
+//! flow, one `smart.request` span per request with its purpose, endpoint (no query),
+//! `client_id`, `scope`, attempt, HTTP status and duration. Nothing secret is recorded:
+//! request bodies, headers and tokens never are, and errors are already scrubbed of the
+//! values a request sent. Without the feature everything here compiles to nothing.
+
+use smart_core::Error;
+
+#[cfg(feature = "tracing")]
+mod on {
+    use std::time::Instant;
+
+    use smart_core::{Error, HttpRequest};
+    use tracing::field::Empty;
+
+    /// The span of one driven flow.
+    pub(crate) struct FlowSpan(tracing::Span);
+
+    impl FlowSpan {
+        pub(crate) fn new<F>() -> Self {
+            let flow = short_type_name(std::any::type_name::<F>());
+            Self(tracing::info_span!("smart.flow", flow = %flow, outcome = Empty))
+        }
+
+        pub(crate) fn enter(&self) -> tracing::span::Entered<'_> {
+            self.0.enter()
+        }
+
+        pub(crate) fn failed(&self, e: &Error) {
+            self.0.record("outcome", "error");
+            tracing::debug!(parent: &self.0, error = %e, "flow failed");
+        }
+
+        pub(crate) fn ready(&self) {
+            self.0.record("outcome", "ready");
+        }
+    }
+
+    /// `a::b::C<d::E, &mut f::G>` → `C<E, &mut G>`.
+    pub(super) fn short_type_name(name: &str) -> String {
+        let mut out = String::with_capacity(name.len());
+        let mut word = String::new();
+        for c in name.chars() {
+            if c.is_alphanumeric() || c == '_' || c == ':' {
+                word.push(c);
+            } else {
+                out.push_str(word.rsplit("::").next().unwrap_or(&word));
+                word.clear();
+                out.push(c);
+            }
+        }
+        out.push_str(word.rsplit("::").next().unwrap_or(&word));
+        out
+    }
+
+    /// The span of one request.
+    pub(crate) struct RequestSpan {
+        span: tracing::Span,
+        started: Instant,
+    }
+
+    fn endpoint(r: &HttpRequest) -> String {
+        let mut u = r.url.clone();
+        u.set_query(None);
+        u.set_fragment(None);
+        u.to_string()
+    }
+
+    fn scope(r: &HttpRequest) -> Option<String> {
+        r.form_fields()
+            .into_iter()
+            .find(|(k, _)| k == "scope")
+            .map(|(_, v)| v)
+    }
+
+    impl RequestSpan {
+        pub(crate) fn new(r: &HttpRequest) -> Self {
+            let span = tracing::info_span!(
+                "smart.request",
+                purpose = r.context.purpose.as_str(),
+                method = r.method.as_str(),
+                endpoint = %endpoint(r),
+                client_id = r.context.client_id.as_deref(),
+                scope = scope(r).as_deref(),
+                attempt = r.context.attempt,
+                status = Empty,
+                duration_ms = Empty,
+                error_kind = Empty,
+            );
+            Self {
+                span,
+                started: Instant::now(),
+            }
+        }
+
+        pub(crate) fn response(&self, status: u16) {
+            self.span.record("status", status);
+            self.finish();
+        }
+
+        pub(crate) fn transport_error(&self, kind: &str) {
+            self.span.record("error_kind", kind);
+            self.finish();
+        }
+
+        fn finish(&self) {
+            let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.span.record("duration_ms", ms);
+            tracing::debug!(parent: &self.span, "request done");
+        }
+    }
+}
+
+#[cfg(not(feature = "tracing"))]
+mod on {
+    use smart_core::{Error, HttpRequest};
+
+    pub(crate) struct FlowSpan;
+
+    impl FlowSpan {
+        pub(crate) fn new<F>() -> Self {
+            Self
+        }
+        pub(crate) fn enter(&self) {}
+        pub(crate) fn failed(&self, _e: &Error) {}
+        pub(crate) fn ready(&self) {}
+    }
+
+    pub(crate) struct RequestSpan;
+
+    impl RequestSpan {
+        pub(crate) fn new(_r: &HttpRequest) -> Self {
+            Self
+        }
+        pub(crate) fn response(&self, _status: u16) {}
+        pub(crate) fn transport_error(&self, _kind: &str) {}
+    }
+}
+
+pub(crate) use on::{FlowSpan, RequestSpan};
+
+#[cfg(all(test, feature = "tracing"))]
+mod tests {
+    #[test]
+    fn flow_names_drop_module_paths_inside_generics_too() {
+        assert_eq!(
+            super::on::short_type_name("a::b::C<d::E, &mut f::G<h::I>>"),
+            "C<E, &mut G<I>>"
+        );
+        assert_eq!(super::on::short_type_name("Plain"), "Plain");
+    }
+}
+
+/// The outcome of a flow, recorded on its span.
+pub(crate) fn outcome<T>(span: &FlowSpan, r: &Result<T, Error>) {
+    match r {
+        Ok(_) => span.ready(),
+        Err(e) => span.failed(e),
+    }
+}
+
+/// A store event, as a warning.
+pub(crate) fn store_event(_event: &smart_core::store::StoreEvent) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(event = %_event, "token store");
+}
