@@ -119,15 +119,21 @@ impl<P: TokenProvider + 'static> Middleware for SmartAuth<P> {
             .map_err(|e| ureq::Error::Other(Box::new(e)))?;
         let value = header_value(&used).map_err(|e| ureq::Error::Other(Box::new(e)))?;
         request.headers_mut().insert(header::AUTHORIZATION, value);
-        let response = next.handle(request)?;
-        if after_response(response.status().as_u16(), www_authenticate(&response))
-            == Advice::RenewAndRetry
-        {
+        let result = next.handle(request);
+        let advice = match &result {
+            Ok(response) => after_response(response.status().as_u16(), www_authenticate(response)),
+            // An agent with `http_status_as_error` (ureq's default) turns the answer into an
+            // error before the middleware sees its headers: a bare 401 still means the token
+            // may be stale.
+            Err(ureq::Error::StatusCode(status)) => after_response(*status, None),
+            Err(_) => Advice::Done,
+        };
+        if advice == Advice::RenewAndRetry {
             self.provider
                 .rejected(&used)
                 .map_err(|e| ureq::Error::Other(Box::new(e)))?;
         }
-        Ok(response)
+        result
     }
 }
 
@@ -145,8 +151,8 @@ impl<P: TokenProvider> AuthorizedAgent<P> {
     }
 
     /// Send `request` authorized; after a `401` for a rejected token, once more with a new
-    /// token. The answer is returned whatever its status (`ureq` turns 4xx/5xx into errors
-    /// only if the agent is configured to).
+    /// token. The answer is returned whatever its status: 4xx and 5xx answers are `Ok` here,
+    /// even when the agent is configured with `http_status_as_error`.
     ///
     /// # Errors
     /// [`Error::Transport`] when sending fails (the `ureq` error is the source); the token
@@ -198,6 +204,13 @@ impl<P: TokenProvider> AuthorizedAgent<P> {
             .body(request.body().clone())
             .map_err(|e| Error::Config(format!("bad request: {e}")))?;
         let url = request.uri().to_string();
+        // Every status comes back as an answer (the retry needs the 401 and its challenge),
+        // whatever the agent's `http_status_as_error`.
+        let r = self
+            .agent
+            .configure_request(r)
+            .http_status_as_error(false)
+            .build();
         self.agent
             .run(r)
             .map_err(|e| Error::Transport(crate::client::transport_error(&url, e, 0)))

@@ -100,6 +100,26 @@ impl Driver for Reqwest {
         auth.on_unauthorized()
     }
 
+    fn authorized_get(auth: &Arc<BackendServicesAuth>, url: &str) -> Result<(u16, String), Error> {
+        let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+            .with(smart_reqwest::middleware::SmartAuth::new(auth.clone()))
+            .build();
+        block_on(async {
+            let response = client
+                .get(url)
+                .header("accept", "application/fhir+json")
+                .send()
+                .await
+                .map_err(|e| Error::Config(format!("{e:#}")))?;
+            let status = response.status().as_u16();
+            let body = response
+                .text()
+                .await
+                .map_err(|e| Error::Config(e.to_string()))?;
+            Ok((status, body))
+        })
+    }
+
     fn concurrent_tokens(
         auth: &Arc<BackendServicesAuth>,
         callers: usize,

@@ -22,11 +22,15 @@
 //! | [`id_token`] | `id_token` verification against the sandbox |
 //! | [`introspection`] | introspection and revocation against the sandbox |
 //! | [`transport`] | the transport policy against hostile loopback servers |
+//! | [`observability`] | what the `tracing` feature logs |
+//! | [`resource`] | FHIR requests through the drivers' middleware |
 
 pub mod app_launch;
 pub mod backend;
 pub mod id_token;
 pub mod introspection;
+pub mod observability;
+pub mod resource;
 pub mod transport;
 
 use std::sync::Arc;
@@ -100,6 +104,15 @@ macro_rules! __scenario_list {
                 a_timeout_is_a_typed_transport_error_and_ends_the_flight,
                 a_refused_connection_is_a_connect_transport_error,
                 a_token_source_uses_the_callers_client_and_backs_off_after_a_timeout,
+            ];
+            observability, observability, [
+                tracing_output_carries_no_secret,
+            ];
+            resource, resource, [
+                middleware_replaces_a_revoked_token_and_sends_again_once,
+                middleware_sends_again_at_most_once,
+                middleware_never_sends_again_after_403_or_insufficient_scope,
+                middleware_token_does_not_follow_a_redirect_to_another_origin,
             ];
         }
     };
@@ -255,6 +268,8 @@ mod tests {
             ("id_token", include_str!("id_token.rs")),
             ("introspection", include_str!("introspection.rs")),
             ("transport", include_str!("transport.rs")),
+            ("observability", include_str!("observability.rs")),
+            ("resource", include_str!("resource.rs")),
         ];
         let mut total = 0;
         for (module, source) in sources {

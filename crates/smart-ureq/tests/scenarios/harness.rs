@@ -81,6 +81,20 @@ impl Driver for Ureq {
         auth.on_unauthorized()
     }
 
+    fn authorized_get(auth: &Arc<BackendServicesAuth>, url: &str) -> Result<(u16, String), Error> {
+        let agent = smart_ureq::middleware::AuthorizedAgent::new(
+            ureq::Agent::new_with_defaults(),
+            auth.clone(),
+        );
+        let mut response = agent.get(url)?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        Ok((status, body))
+    }
+
     fn concurrent_tokens(
         auth: &Arc<BackendServicesAuth>,
         callers: usize,

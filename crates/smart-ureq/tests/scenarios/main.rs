@@ -4,5 +4,6 @@
 //! `harness.rs`.
 
 mod harness;
+mod ureq_middleware;
 
 smart_testkit::scenarios!(harness::Ureq);
