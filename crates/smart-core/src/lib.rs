@@ -112,6 +112,7 @@ pub mod source;
 pub mod store;
 pub mod time;
 pub mod token;
+pub mod trace;
 pub mod types;
 
 pub use error::Error;

@@ -10,8 +10,8 @@ use tokio::sync::Notify;
 
 use crate::client::{HttpClient, now};
 use crate::store::perform;
-use crate::trace::{FlowSpan, RequestSpan};
 use smart_core::store::AsyncTokenStore;
+use smart_core::trace::{FlowSpan, RequestSpan};
 
 /// A flow shared between tasks: a lock held only while the flow is called (never across an
 /// `.await`), and a notification for tasks waiting on another's flight.
@@ -75,11 +75,11 @@ pub(crate) async fn drive<F: Flow>(
     on_step: &(dyn Fn(&mut F) + Send + Sync),
     first: Option<Action<F::Output>>,
 ) -> Result<F::Output, Error> {
-    let span = FlowSpan::new::<F>();
+    let span = FlowSpan::start::<F>();
     let r = span
-        .instrument(drive_inner(http, store, shared, poll, on_step, first))
+        .around(drive_inner(http, store, shared, poll, on_step, first))
         .await;
-    crate::trace::outcome(&span, &r);
+    span.outcome(&r);
     r
 }
 
@@ -127,11 +127,12 @@ async fn drive_inner<F: Flow>(
                     shared,
                     armed: true,
                 };
-                let span = RequestSpan::new(&request);
+                let span = RequestSpan::start(&request);
+                let started = std::time::Instant::now();
                 let result = http.exchange(request).await;
                 match &result {
-                    Ok(r) => span.response(r.status),
-                    Err(t) => span.transport_error(t.kind.as_str()),
+                    Ok(r) => span.response(r.status, started.elapsed()),
+                    Err(t) => span.transport_error(t.kind.as_str(), started.elapsed()),
                 }
                 holding.armed = false;
                 let reported = {

@@ -34,6 +34,10 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+#[cfg(not(any(feature = "rustls", feature = "native-tls")))]
+compile_error!(
+    "smart-reqwest needs a TLS backend: enable its `rustls` (default) or `native-tls` feature"
+);
 mod app;
 mod backend;
 mod client;
@@ -41,7 +45,6 @@ mod driver;
 pub mod middleware;
 mod source;
 mod store;
-mod trace;
 
 pub use app::{
     RotationHook, SmartClient, SmartClientBuilder, begin_launch, complete_launch, discover,

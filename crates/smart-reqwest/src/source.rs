@@ -47,7 +47,7 @@ impl<S: TokenSource + Send + 'static> Inner<S> {
     fn after_step(&self, s: &mut S) {
         self.cache.store(s.cached_token());
         for event in s.take_store_events() {
-            crate::trace::store_event(&event);
+            smart_core::trace::store_event(&event);
             if let Some(hook) = &self.on_store_event {
                 hook(&event);
             }

@@ -7,7 +7,7 @@ use smart_core::store::{StoreResult, TokenStore};
 use smart_core::{Action, Error, Flow, UnixTime};
 
 use crate::client::{HttpClient, now};
-use crate::trace::{FlowSpan, RequestSpan};
+use smart_core::trace::{FlowSpan, RequestSpan};
 
 /// A flow shared between callers: a lock held only while the flow is called (never across
 /// I/O or a wait), and a condition variable for callers waiting on another's flight.
@@ -67,10 +67,10 @@ pub(crate) fn drive<F: Flow>(
     poll: PollFn<F>,
     on_step: StepFn<'_, F>,
 ) -> Result<F::Output, Error> {
-    let span = FlowSpan::new::<F>();
-    let _entered = span.enter();
+    let span = FlowSpan::start::<F>();
+    let _entered = span.entered();
     let r = drive_inner(http, store, shared, poll, on_step);
-    crate::trace::outcome(&span, &r);
+    span.outcome(&r);
     r
 }
 
@@ -110,11 +110,12 @@ fn drive_inner<F: Flow>(
                     shared,
                     armed: true,
                 };
-                let span = RequestSpan::new(&request);
+                let span = RequestSpan::start(&request);
+                let started = std::time::Instant::now();
                 let result = http.exchange(request);
                 match &result {
-                    Ok(r) => span.response(r.status),
-                    Err(t) => span.transport_error(t.kind.as_str()),
+                    Ok(r) => span.response(r.status, started.elapsed()),
+                    Err(t) => span.transport_error(t.kind.as_str(), started.elapsed()),
                 }
                 holding.armed = false;
                 flow = shared.lock();

@@ -35,13 +35,16 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+#[cfg(not(any(feature = "rustls", feature = "native-tls")))]
+compile_error!(
+    "smart-ureq needs a TLS backend: enable its `rustls` (default) or `native-tls` feature"
+);
 mod app;
 mod backend;
 mod client;
 mod driver;
 pub mod middleware;
 mod source;
-mod trace;
 
 pub use app::{
     RotationHook, SmartClient, SmartClientBuilder, begin_launch, complete_launch, discover,

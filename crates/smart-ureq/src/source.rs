@@ -101,7 +101,7 @@ impl<S: TokenSource> SourceHandle<S> {
     fn after_step(&self, s: &mut S) {
         self.cache.store(s.cached_token());
         for event in s.take_store_events() {
-            crate::trace::store_event(&event);
+            smart_core::trace::store_event(&event);
             if let Some(hook) = &self.on_store_event {
                 hook(&event);
             }
