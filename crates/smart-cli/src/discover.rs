@@ -1,10 +1,10 @@
 //! `smart discover`: fetch and print `{fhir-base}/.well-known/smart-configuration`; with
 //! `--lint`, list every deviation from the SMART App Launch IG with the IG section it breaks.
 
+use smart_core::FhirBaseUrl;
 use smart_core::discovery::{
     Capability, ConfigSource, Discovered, Discovery, SmartConfiguration, WarningKind,
 };
-use smart_core::FhirBaseUrl;
 use smart_ureq::HttpClient;
 
 use crate::{CliResult, print_json};
@@ -91,7 +91,10 @@ pub(crate) fn lint(d: &Discovered) -> Vec<Finding> {
             WarningKind::RelativeUrlResolved => (
                 Level::Required,
                 WELL_KNOWN,
-                format!("{} (endpoint URLs SHALL be absolute since 2.1.0)", w.message),
+                format!(
+                    "{} (endpoint URLs SHALL be absolute since 2.1.0)",
+                    w.message
+                ),
             ),
             WarningKind::LegacyCapability => (Level::Required, CAPABILITIES, w.message.clone()),
             WarningKind::AuthMethod => (Level::Required, ASYMMETRIC, w.message.clone()),

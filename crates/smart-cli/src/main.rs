@@ -158,7 +158,12 @@ enum Command {
         #[arg(long, value_name = "DIR|redis://HOST:PORT/DB", num_args = 0..=1, default_missing_value = "")]
         cache: Option<String>,
         /// Encrypt the cache with the base64 32-byte key in this environment variable.
-        #[arg(long, value_name = "NAME", requires = "cache", conflicts_with = "cache_key_file")]
+        #[arg(
+            long,
+            value_name = "NAME",
+            requires = "cache",
+            conflicts_with = "cache_key_file"
+        )]
         cache_key_env: Option<String>,
         /// Encrypt the cache with the base64 32-byte key in this file.
         #[arg(long, value_name = "PATH", requires = "cache")]
@@ -218,7 +223,12 @@ enum Command {
         #[arg(long, default_value = "default", requires = "save")]
         session: String,
         /// Encrypt the saved session with the base64 32-byte key in this environment variable.
-        #[arg(long, value_name = "NAME", requires = "save", conflicts_with = "store_key_file")]
+        #[arg(
+            long,
+            value_name = "NAME",
+            requires = "save",
+            conflicts_with = "store_key_file"
+        )]
         store_key_env: Option<String>,
         /// Encrypt the saved session with the base64 32-byte key in this file.
         #[arg(long, value_name = "PATH", requires = "save")]
@@ -279,7 +289,12 @@ enum Command {
         #[arg(long, default_value = "default", requires = "from")]
         session: String,
         /// The key the session was encrypted with, from this environment variable.
-        #[arg(long, value_name = "NAME", requires = "from", conflicts_with = "store_key_file")]
+        #[arg(
+            long,
+            value_name = "NAME",
+            requires = "from",
+            conflicts_with = "store_key_file"
+        )]
         store_key_env: Option<String>,
         /// The key the session was encrypted with, from this file.
         #[arg(long, value_name = "PATH", requires = "from")]

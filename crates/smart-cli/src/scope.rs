@@ -97,7 +97,9 @@ mod tests {
     fn lint_names_the_byte_position_in_the_whole_list() {
         let err = lint("openid patient/Observation.rx", "--scope").unwrap_err();
         assert!(
-            err.starts_with("malformed scope in --scope at byte 28 (byte 21 of `patient/Observation.rx`)"),
+            err.starts_with(
+                "malformed scope in --scope at byte 28 (byte 21 of `patient/Observation.rx`)"
+            ),
             "{err}"
         );
         assert!(lint("openid patient/Observation.rs", "--scope").is_ok());

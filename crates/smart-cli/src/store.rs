@@ -161,6 +161,9 @@ pub(crate) fn read_session(
                 format!(" --session {name}")
             }
         )),
-        Err(e) => Err(format!("cannot read the saved session `{name}`: {}", describe(&e))),
+        Err(e) => Err(format!(
+            "cannot read the saved session `{name}`: {}",
+            describe(&e)
+        )),
     }
 }

@@ -91,9 +91,10 @@ pub(crate) fn token(a: &TokenArgs<'_>) -> CliResult {
         eprintln!(
             "scope {}; {}{}",
             token.scope.as_deref().unwrap_or("(none granted)"),
-            token
-                .expires_at
-                .map_or_else(|| "no expiry given".to_owned(), |t| when::expiry(t.as_secs())),
+            token.expires_at.map_or_else(
+                || "no expiry given".to_owned(),
+                |t| when::expiry(t.as_secs())
+            ),
             if from_cache { "; from the cache" } else { "" }
         );
     }

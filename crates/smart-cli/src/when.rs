@@ -10,9 +10,8 @@ pub(crate) fn now() -> UnixTime {
 
 /// `secs` (seconds since the epoch) as `YYYY-MM-DD hh:mm:ss UTC`.
 pub(crate) fn utc(secs: u64) -> String {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
-    );
+    let format =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
     i64::try_from(secs)
         .ok()
         .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
