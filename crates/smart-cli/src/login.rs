@@ -450,7 +450,7 @@ pub(crate) fn refresh(a: &RefreshArgs<'_>) -> CliResult {
         .http(http)
         .store(store)
         .store_key(key)
-        .on_store_event(Arc::new(|event| eprintln!("warning: token store: {event}")))
+        .on_store_event(store::event_hook(spec.clone()))
         .build()?;
     let requested = smart.scope();
     let token = smart.refresh(a.scope).map_err(|e| {

@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use smart_core::error::{StoreError, StoreErrorKind};
-use smart_core::store::{StoredToken, TokenStore};
+use smart_core::store::{StoreEvent, StoredToken, TokenStore};
 use smart_redis::RedisTokenStore;
 use smart_store::{EncryptionKey, FileTokenStore};
+use smart_ureq::StoreEventHook;
 
 /// The store named on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,4 +167,16 @@ pub(crate) fn read_session(
             describe(&e)
         )),
     }
+}
+
+/// Report what the library noticed about the store `spec` on stderr (it goes on without a
+/// failing store for a while; the command still succeeds).
+pub(crate) fn event_hook(spec: StoreSpec) -> StoreEventHook {
+    Arc::new(move |event: &StoreEvent| match event {
+        StoreEvent::Degraded { error, .. } => eprintln!(
+            "warning: {}; going on without the token store {spec}",
+            describe(error)
+        ),
+        other => eprintln!("warning: token store {spec}: {other}"),
+    })
 }

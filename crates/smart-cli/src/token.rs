@@ -67,14 +67,12 @@ pub(crate) fn token(a: &TokenArgs<'_>) -> CliResult {
             // A wrong key or a foreign entry: stop rather than quietly bypass the cache (the
             // entry is left as it is).
             Err(e) if store::is_fatal(&e) => return Err(store::describe(&e).into()),
-            Err(e) => eprintln!(
-                "warning: {}; getting a token without the cache {spec}",
-                store::describe(&e)
-            ),
+            // Unreachable (Redis down): the library reports it below and goes on without it.
+            Err(_) => {}
         }
         auth = auth
             .with_store(store, None)
-            .on_store_event(Arc::new(|event| eprintln!("warning: token store: {event}")));
+            .on_store_event(store::event_hook(spec));
     }
     let token = auth
         .token()

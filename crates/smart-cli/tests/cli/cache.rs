@@ -104,6 +104,21 @@ fn cache_in_redis_a_handful_of_runs_make_one_token_request() {
     assert_eq!(kit::token_requests(&client_id), 1);
     assert!(tokens.windows(2).all(|w| w[0] == w[1]), "{tokens:?}");
 
+    // Redis unreachable: a warning, and the token all the same.
+    let o = token(
+        &client_id,
+        &key,
+        SCOPE,
+        &["--cache", "redis://127.0.0.1:1/0"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).trim().is_empty());
+    assert!(
+        stderr(&o).contains("going on without the token store redis://127.0.0.1:1/0"),
+        "{}",
+        stderr(&o)
+    );
+
     // Encrypted in Redis: a key from a file.
     let (client_id, key) = backend_client(SCOPE);
     let key_file = tmp("redis.key");
