@@ -116,7 +116,8 @@ enum Command {
         #[arg(long, allow_hyphen_values = true)]
         kid: Option<String>,
     },
-    /// Fetch and print `{fhir-base}/.well-known/smart-configuration` and its warnings.
+    /// Fetch and print `{fhir-base}/.well-known/smart-configuration` and its warnings; with
+    /// --lint, list every deviation from the SMART App Launch IG.
     Discover {
         /// The FHIR base URL (also accepted as `--fhir-base URL`).
         #[arg(required_unless_present = "fhir_base_flag")]
