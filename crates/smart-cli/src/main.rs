@@ -3,51 +3,87 @@
 //! ```text
 //! smart keygen --alg ES384 --kid k1 --out key.pem  # private key (0600, with its kid) + public JWKS
 //! smart jwks --key key.pem                      # public JWKS of an existing key
-//! smart discover https://ehr.example.org/fhir   # parsed smart-configuration + warnings
-//! smart token --fhir-base URL --client-id ID --key key.pem --scope "system/Patient.rs"
-//! smart login --fhir-base URL --client-id ID --scope "openid fhirUser patient/*.rs" [--key|--secret-env]
-//! smart refresh --token-file tokens.json --client-id ID
+//! smart discover https://ehr.example.org/fhir [--lint]   # smart-configuration (+ IG deviations)
+//! smart token --fhir-base URL --client-id ID --key key.pem --scope "system/Patient.rs" [--cache]
+//! smart login --fhir-base URL --client-id ID --scope "openid fhirUser patient/*.rs" [--save]
+//! smart refresh [--from DIR|redis://…] [--session NAME]
+//! smart inspect <JWT | token file> | --from DIR [--show-secrets]
 //! smart scope explain "patient/Observation.rs?category=…" [--granted "…"]
+//! smart completions bash
 //! ```
 //!
 //! Errors print one line on stderr (the OAuth `error` and description, the URL, the HTTP
-//! status) and exit with status 1; usage errors exit with 2. Tokens are printed only where
-//! the command's purpose is to print them (`smart token`), never in errors.
+//! status, and what to do) and exit with status 1; usage errors exit with 2. Tokens are
+//! printed only where the command's purpose is to print them (`smart token`, `smart login`,
+//! `smart refresh`, `smart inspect --show-secrets`), never in errors.
 
+mod discover;
+mod inspect;
 mod login;
 mod scope;
+mod store;
+mod token;
+mod when;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 use smart_core::assertion::JwsAlgorithm;
-use smart_core::backend::BackendServicesConfig;
-use smart_core::discovery::Discovery;
 use smart_core::entropy::SystemEntropy;
 use smart_core::jwk::SigningKey;
-use smart_core::{ClientId, FhirBaseUrl};
-use smart_ureq::{BackendServicesAuth, HttpClient};
 
 #[derive(Parser)]
 #[command(
     name = "smart",
     version,
-    about = "SMART on FHIR client: keys, discovery, tokens"
+    about = "SMART on FHIR client: keys, discovery, tokens, sign-in, token inspection"
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Alg {
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Alg {
     #[value(name = "ES384")]
     Es384,
     #[value(name = "RS384")]
     Rs384,
+}
+
+impl Alg {
+    pub(crate) fn jws(self) -> JwsAlgorithm {
+        match self {
+            Self::Es384 => JwsAlgorithm::Es384,
+            Self::Rs384 => JwsAlgorithm::Rs384,
+        }
+    }
+}
+
+/// How a confidential client authenticates (`login`, `refresh`).
+#[derive(clap::Args)]
+struct ClientOpts {
+    /// Confidential symmetric client: read the client_secret from this environment variable.
+    #[arg(long, conflicts_with_all = ["secret_stdin", "key"])]
+    secret_env: Option<String>,
+    /// Confidential symmetric client: read the client_secret from standard input (first line).
+    #[arg(long, conflicts_with = "key")]
+    secret_stdin: bool,
+    /// Form-encode client_id and secret before HTTP Basic (RFC 6749 §2.3.1); default raw.
+    #[arg(long)]
+    basic_form_encoded: bool,
+    /// Confidential asymmetric client: private key file (private_key_jwt).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Key id override (defaults to the kid stored with the key, else the thumbprint).
+    #[arg(long, allow_hyphen_values = true, requires = "key")]
+    kid: Option<String>,
+    /// The algorithm the key must sign with (ES384 or RS384): a mismatch is an error before
+    /// any request.
+    #[arg(long, value_enum, requires = "key")]
+    alg: Option<Alg>,
 }
 
 #[derive(Subcommand)]
@@ -80,7 +116,8 @@ enum Command {
         #[arg(long, allow_hyphen_values = true)]
         kid: Option<String>,
     },
-    /// Fetch and print `{fhir-base}/.well-known/smart-configuration` and its warnings.
+    /// Fetch and print `{fhir-base}/.well-known/smart-configuration` and its warnings; with
+    /// --lint, list every deviation from the SMART App Launch IG.
     Discover {
         /// The FHIR base URL (also accepted as `--fhir-base URL`).
         #[arg(required_unless_present = "fhir_base_flag")]
@@ -88,6 +125,10 @@ enum Command {
         /// The FHIR base URL.
         #[arg(long = "fhir-base", conflicts_with = "fhir_base")]
         fhir_base_flag: Option<String>,
+        /// List every deviation from the SMART App Launch IG with its IG section instead of
+        /// printing the configuration (exit status 1 when a REQUIRED rule is broken).
+        #[arg(long)]
+        lint: bool,
         /// Permit plain http:// to non-loopback hosts.
         #[arg(long)]
         allow_insecure_http: bool,
@@ -109,9 +150,35 @@ enum Command {
         /// Key id override (defaults to the kid stored with the key, else the thumbprint).
         #[arg(long, allow_hyphen_values = true)]
         kid: Option<String>,
-        /// Print the whole token response as JSON instead of the bare access token.
+        /// The algorithm the key must sign with (ES384 or RS384): a mismatch is an error before
+        /// any request.
+        #[arg(long, value_enum)]
+        alg: Option<Alg>,
+        /// Reuse a still-fresh token across runs: the default cache directory without a value,
+        /// else a directory or redis://HOST:PORT/DB. Keyed by token endpoint, client_id and scope.
+        #[arg(long, value_name = "DIR|redis://HOST:PORT/DB", num_args = 0..=1, default_missing_value = "")]
+        cache: Option<String>,
+        /// Encrypt the cache with the base64 32-byte key in this environment variable.
+        #[arg(
+            long,
+            value_name = "NAME",
+            requires = "cache",
+            conflicts_with = "cache_key_file"
+        )]
+        cache_key_env: Option<String>,
+        /// Encrypt the cache with the base64 32-byte key in this file.
+        #[arg(long, value_name = "PATH", requires = "cache")]
+        cache_key_file: Option<PathBuf>,
+        /// Print the whole token response as JSON (with `expires_at` in epoch seconds) instead
+        /// of the bare access token.
         #[arg(long)]
         json: bool,
+        /// Also print the token's scope and expiry on stderr.
+        #[arg(long, short)]
+        verbose: bool,
+        /// Send the scope as it is, without checking its syntax first.
+        #[arg(long)]
+        no_lint: bool,
         /// Permit plain http:// to non-loopback hosts.
         #[arg(long)]
         allow_insecure_http: bool,
@@ -131,18 +198,8 @@ enum Command {
         /// Space-separated scopes, e.g. "launch/patient openid fhirUser patient/*.rs offline_access".
         #[arg(long)]
         scope: String,
-        /// Confidential symmetric client: read the client_secret from this environment variable.
-        #[arg(long)]
-        secret_env: Option<String>,
-        /// Form-encode client_id and secret before HTTP Basic (RFC 6749 §2.3.1); default raw.
-        #[arg(long)]
-        basic_form_encoded: bool,
-        /// Confidential asymmetric client: private key file (private_key_jwt).
-        #[arg(long)]
-        key: Option<PathBuf>,
-        /// Key id override (defaults to the kid stored with the key, else the thumbprint).
-        #[arg(long, allow_hyphen_values = true)]
-        kid: Option<String>,
+        #[command(flatten)]
+        client: ClientOpts,
         /// Print the authorization URL instead of opening a browser.
         #[arg(long)]
         no_browser: bool,
@@ -150,58 +207,122 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         port: u16,
         /// Seconds to wait for the browser to come back.
-        #[arg(long, default_value_t = 300)]
+        #[arg(long, default_value_t = 120)]
         timeout_secs: u64,
-        /// Print the whole token response as JSON.
+        /// Do not check the authorization URL with a GET before opening the browser (done for
+        /// standalone launches only; an EHR launch's `launch` value may be single-use).
+        #[arg(long)]
+        no_probe: bool,
+        /// Print the whole token response as JSON (with `expires_at` in epoch seconds).
         #[arg(long)]
         json: bool,
-        /// Save the token set (including the refresh token) to this file, mode 0600.
+        /// Save the session (with its refresh token) in a token store: the default directory
+        /// without a value, else a directory or redis://HOST:PORT/DB.
+        #[arg(long, value_name = "DIR|redis://HOST:PORT/DB", num_args = 0..=1, default_missing_value = "")]
+        save: Option<String>,
+        /// The name of the saved session (several sessions can share a store).
+        #[arg(long, default_value = "default", requires = "save")]
+        session: String,
+        /// Encrypt the saved session with the base64 32-byte key in this environment variable.
+        #[arg(
+            long,
+            value_name = "NAME",
+            requires = "save",
+            conflicts_with = "store_key_file"
+        )]
+        store_key_env: Option<String>,
+        /// Encrypt the saved session with the base64 32-byte key in this file.
+        #[arg(long, value_name = "PATH", requires = "save")]
+        store_key_file: Option<PathBuf>,
+        /// Send the scope as it is, without checking its syntax first.
         #[arg(long)]
-        save: Option<PathBuf>,
+        no_lint: bool,
         /// Permit plain http:// to non-loopback hosts.
         #[arg(long)]
         allow_insecure_http: bool,
     },
-    /// Refresh a token set saved by `smart login --save` (the file is updated in place).
+    /// Refresh a session saved by `smart login --save` (the store is updated before the new
+    /// token is printed). The client_id comes from the saved session.
     Refresh {
-        /// The saved token set.
+        /// The token store holding the session: the default directory when absent, else a
+        /// directory or redis://HOST:PORT/DB (`--token-file` is accepted as another name).
+        #[arg(long, alias = "token-file", value_name = "DIR|redis://HOST:PORT/DB")]
+        from: Option<String>,
+        /// The name of the saved session.
+        #[arg(long, default_value = "default")]
+        session: String,
+        /// The key the session was encrypted with, from this environment variable.
+        #[arg(long, value_name = "NAME", conflicts_with = "store_key_file")]
+        store_key_env: Option<String>,
+        /// The key the session was encrypted with, from this file.
+        #[arg(long, value_name = "PATH")]
+        store_key_file: Option<PathBuf>,
+        /// The FHIR base URL: checked against the saved session's.
         #[arg(long)]
-        token_file: PathBuf,
-        /// The registered client_id.
+        fhir_base: Option<String>,
+        /// The registered client_id: checked against the saved session's (not needed).
         #[arg(long)]
-        client_id: String,
+        client_id: Option<String>,
         /// Ask for a narrower scope.
         #[arg(long)]
         scope: Option<String>,
-        /// Confidential symmetric client: read the client_secret from this environment variable.
-        #[arg(long)]
-        secret_env: Option<String>,
-        /// Form-encode client_id and secret before HTTP Basic.
-        #[arg(long)]
-        basic_form_encoded: bool,
-        /// Confidential asymmetric client: private key file.
-        #[arg(long)]
-        key: Option<PathBuf>,
-        /// Key id override (defaults to the kid stored with the key, else the thumbprint).
-        #[arg(long, allow_hyphen_values = true)]
-        kid: Option<String>,
-        /// Print the whole token response as JSON.
+        #[command(flatten)]
+        client: ClientOpts,
+        /// Print the whole token response as JSON (with `expires_at` in epoch seconds).
         #[arg(long)]
         json: bool,
         /// Permit plain http:// to non-loopback hosts.
         #[arg(long)]
         allow_insecure_http: bool,
+    },
+    /// Decode and explain a JWT (id_token, JWT access token, client assertion) or a token
+    /// file; signatures, access and refresh tokens stay hidden unless --show-secrets.
+    Inspect {
+        /// A compact JWT, or a file holding one, a token response (`--json` output) or a saved
+        /// token set.
+        #[arg(required_unless_present = "from")]
+        input: Option<String>,
+        /// Inspect a session saved by `smart login --save` instead: the default directory
+        /// without a value, else a directory or redis://HOST:PORT/DB.
+        #[arg(long, value_name = "DIR|redis://HOST:PORT/DB", num_args = 0..=1, default_missing_value = "", conflicts_with = "input")]
+        from: Option<String>,
+        /// The name of the saved session (with --from).
+        #[arg(long, default_value = "default", requires = "from")]
+        session: String,
+        /// The key the session was encrypted with, from this environment variable.
+        #[arg(
+            long,
+            value_name = "NAME",
+            requires = "from",
+            conflicts_with = "store_key_file"
+        )]
+        store_key_env: Option<String>,
+        /// The key the session was encrypted with, from this file.
+        #[arg(long, value_name = "PATH", requires = "from")]
+        store_key_file: Option<PathBuf>,
+        /// Also print signatures, access tokens and refresh tokens.
+        #[arg(long)]
+        show_secrets: bool,
+        /// Print JSON (times in epoch seconds).
+        #[arg(long)]
+        json: bool,
     },
     /// Explain SMART scopes in plain words.
     Scope {
         #[command(subcommand)]
         command: ScopeCommand,
     },
+    /// Print a shell completion script (e.g. `smart completions bash > ~/.local/share/bash-completion/completions/smart`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]
 enum ScopeCommand {
     /// Explain each scope; with --granted, show what was granted, narrowed, refused or added.
+    /// A malformed scope is an error (exit status 1) naming its byte position.
     Explain {
         /// Space-separated scopes (the request).
         scopes: String,
@@ -216,7 +337,8 @@ fn main() -> ExitCode {
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("smart: error: {e}{}", hint(&e.to_string()));
+            let message = e.to_string().replace('\n', " ");
+            eprintln!("smart: error: {message}{}", hint(&message));
             ExitCode::FAILURE
         }
     }
@@ -224,12 +346,14 @@ fn main() -> ExitCode {
 
 /// A short "what to do" for common failures, appended to the one error line.
 fn hint(message: &str) -> &'static str {
-    if message.contains("Connection refused") {
+    if message.contains("(hint:") || message.contains("; sent a client_assertion") {
+        ""
+    } else if message.contains("Connection refused") {
         " (is the server running? for the local sandbox: sandbox/start)"
     } else if message.contains("refusing insecure URL") {
         " (use https, or --allow-insecure-http for a test server you trust)"
     } else if message.contains("no refresh token") || message.contains("`invalid_grant`") {
-        " (sign in again with `smart login`)"
+        " (sign in again with `smart login --save`)"
     } else {
         ""
     }
@@ -253,12 +377,13 @@ fn run(command: Command) -> CliResult {
         Command::Discover {
             fhir_base,
             fhir_base_flag,
+            lint,
             allow_insecure_http,
         } => {
             let base = fhir_base
                 .or(fhir_base_flag)
                 .ok_or("give the FHIR base URL")?;
-            discover(&base, allow_insecure_http)
+            discover::discover(&base, lint, allow_insecure_http)
         }
         Command::Token {
             fhir_base,
@@ -266,21 +391,38 @@ fn run(command: Command) -> CliResult {
             key,
             scope,
             kid,
+            alg,
+            cache,
+            cache_key_env,
+            cache_key_file,
             json,
+            verbose,
+            no_lint,
             allow_insecure_http,
-        } => {
-            let key = load_key(&key, kid.as_deref())?;
-            let config = BackendServicesConfig::new(ClientId::new(client_id), scope, Arc::new(key))
-                .with_fhir_base(FhirBaseUrl::new(&fhir_base)?)
-                .allow_insecure_http(allow_insecure_http);
-            let auth = BackendServicesAuth::new(config)?;
-            let token = auth.token()?;
-            if json {
-                print_json(&serde_json::Value::Object(token.to_wire_json()))
-            } else {
-                println!("{}", token.access_token.secret());
-                Ok(())
-            }
+        } => token::token(&token::TokenArgs {
+            fhir_base: &fhir_base,
+            client_id: &client_id,
+            key: &key,
+            kid: kid.as_deref(),
+            alg,
+            scope: &scope,
+            cache: cache.as_deref(),
+            cache_key: store::KeySource {
+                env: cache_key_env.as_deref(),
+                file: cache_key_file.as_deref(),
+            },
+            json,
+            verbose,
+            lint: !no_lint,
+            allow_insecure_http,
+        }),
+        Command::Scope {
+            command: ScopeCommand::Explain { scopes, granted },
+        } => scope::explain(&scopes, granted.as_deref()),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "smart", &mut std::io::stdout());
+            Ok(())
         }
         other => run_more(other),
     }
@@ -293,69 +435,98 @@ fn run_more(command: Command) -> CliResult {
             launch_url,
             client_id,
             scope,
-            secret_env,
-            basic_form_encoded,
-            key,
-            kid,
+            client,
             no_browser,
             port,
             timeout_secs,
+            no_probe,
             json,
             save,
+            session,
+            store_key_env,
+            store_key_file,
+            no_lint,
             allow_insecure_http,
         } => login::login(&login::LoginArgs {
             fhir_base: fhir_base.as_deref(),
             launch_url: launch_url.as_deref(),
             scope: &scope,
-            client: login::ClientArgs {
-                client_id: &client_id,
-                secret_env: secret_env.as_deref(),
-                key: key.as_deref(),
-                kid: kid.as_deref(),
-                basic_form_encoded,
-            },
+            client: client_args(&client, Some(&client_id)),
             no_browser,
             port,
             timeout: std::time::Duration::from_secs(timeout_secs),
+            probe: !no_probe,
             json,
             save: save.as_deref(),
+            session: &session,
+            store_key: store::KeySource {
+                env: store_key_env.as_deref(),
+                file: store_key_file.as_deref(),
+            },
+            lint: !no_lint,
             allow_insecure_http,
         }),
         Command::Refresh {
-            token_file,
+            from,
+            session,
+            store_key_env,
+            store_key_file,
+            fhir_base,
             client_id,
             scope,
-            secret_env,
-            basic_form_encoded,
-            key,
-            kid,
+            client,
             json,
             allow_insecure_http,
-        } => login::refresh(
-            &token_file,
-            &login::ClientArgs {
-                client_id: &client_id,
-                secret_env: secret_env.as_deref(),
-                key: key.as_deref(),
-                kid: kid.as_deref(),
-                basic_form_encoded,
+        } => login::refresh(&login::RefreshArgs {
+            from: from.as_deref().unwrap_or(""),
+            session: &session,
+            store_key: store::KeySource {
+                env: store_key_env.as_deref(),
+                file: store_key_file.as_deref(),
             },
-            scope.as_deref(),
+            fhir_base: fhir_base.as_deref(),
+            client: client_args(&client, client_id.as_deref()),
+            scope: scope.as_deref(),
             json,
             allow_insecure_http,
-        ),
-        Command::Scope {
-            command: ScopeCommand::Explain { scopes, granted },
-        } => scope::explain(&scopes, granted.as_deref()),
+        }),
+        Command::Inspect {
+            input,
+            from,
+            session,
+            store_key_env,
+            store_key_file,
+            show_secrets,
+            json,
+        } => inspect::inspect(&inspect::InspectArgs {
+            input: input.as_deref(),
+            from: from.as_deref(),
+            session: &session,
+            store_key: store::KeySource {
+                env: store_key_env.as_deref(),
+                file: store_key_file.as_deref(),
+            },
+            show_secrets,
+            json,
+        }),
         _ => Err("unreachable command".into()),
     }
 }
 
+fn client_args<'a>(c: &'a ClientOpts, client_id: Option<&'a str>) -> login::ClientArgs<'a> {
+    login::ClientArgs {
+        client_id,
+        secret_env: c.secret_env.as_deref(),
+        secret_stdin: c.secret_stdin,
+        key: c.key.as_deref(),
+        kid: c.kid.as_deref(),
+        alg: c.alg,
+        basic_form_encoded: c.basic_form_encoded,
+    }
+}
+
 fn keygen(alg: Alg, kid: Option<&str>, out: &Path, force: bool) -> CliResult {
-    let alg = match alg {
-        Alg::Es384 => JwsAlgorithm::Es384,
-        Alg::Rs384 => JwsAlgorithm::Rs384,
-    };
+    let alg = alg.jws();
     let key = SigningKey::generate(alg, kid, &SystemEntropy)?;
     // The kid goes into the file (RFC 7468 explanatory text) so that `token`, `jwks`, `login`
     // and `refresh` sign with the registered kid without `--kid`.
@@ -443,23 +614,60 @@ pub(crate) fn load_key(
     Ok(key)
 }
 
-fn discover(fhir_base: &str, allow_insecure_http: bool) -> CliResult {
-    let base = FhirBaseUrl::new(fhir_base)?;
-    let http = HttpClient::builder()
-        .allow_insecure_http(allow_insecure_http)
-        .build()?;
-    let discovered = http.run(Discovery::new(base).allow_insecure_http(allow_insecure_http))?;
-    print_json(&serde_json::to_value(&discovered.config)?)?;
-    eprintln!("source: {:?} ({})", discovered.source, discovered.url);
-    for w in &discovered.warnings {
-        eprintln!("warning: {w}");
-    }
-    Ok(())
-}
-
 pub(crate) fn print_json(value: &serde_json::Value) -> CliResult {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
     Ok(())
+}
+
+/// `--alg`: the key must sign with that algorithm. Each key type signs with one algorithm
+/// here (EC P-384: ES384; RSA: RS384), so a mismatch means the wrong key file.
+pub(crate) fn check_alg(key: &SigningKey, wanted: Option<Alg>, path: &Path) -> CliResult {
+    let Some(wanted) = wanted.map(Alg::jws) else {
+        return Ok(());
+    };
+    let has = key.algorithm();
+    if has == wanted {
+        return Ok(());
+    }
+    Err(format!(
+        "--alg {wanted}: the key in {} is an {} key and signs {has} only (use an {} key for \
+         {wanted}, e.g. `smart keygen --alg {wanted} --out FILE`, or drop --alg)",
+        path.display(),
+        has.key_type(),
+        wanted.key_type(),
+    )
+    .into())
+}
+
+/// What a `client_assertion` was signed with, for the hint after `invalid_client`.
+#[derive(Clone, Debug)]
+pub(crate) struct SentAssertion {
+    pub alg: JwsAlgorithm,
+    pub kid: String,
+}
+
+impl SentAssertion {
+    pub(crate) fn of(key: &SigningKey) -> Self {
+        Self {
+            alg: key.algorithm(),
+            kid: key.kid().to_owned(),
+        }
+    }
+
+    /// `e` with, after `invalid_client`, which alg and kid were sent and what to check.
+    pub(crate) fn explain(sent: Option<&Self>, e: smart_core::Error) -> Box<dyn std::error::Error> {
+        let message = e.to_string();
+        match sent {
+            Some(s) if message.contains("`invalid_client`") => format!(
+                "{message}; sent a client_assertion signed with alg {} and kid `{}`: the \
+                 client's registered JWKS must hold the public key with this kid and a matching \
+                 alg (compare with `smart jwks --key FILE`; --kid overrides the kid)",
+                s.alg, s.kid
+            )
+            .into(),
+            _ => e.into(),
+        }
+    }
 }

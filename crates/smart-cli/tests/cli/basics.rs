@@ -1,47 +1,10 @@
-//! The `smart` binary end to end, against the local sandbox where a server is needed.
+//! The commands as they were before the stores and hints: keys, discovery, tokens, login.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
 use smart_testkit as kit;
 
-fn smart(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_smart"))
-        .args(args)
-        .output()
-        .expect("run smart")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(kit::unique("smart-cli"));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-#[cfg(unix)]
-fn mode(path: &std::path::Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
-/// `smart keygen` for an algorithm: returns (key path, public JWKS).
-fn keygen(alg: &str) -> (std::path::PathBuf, serde_json::Value) {
-    let key = tmp("key.pem");
-    let o = smart(&["keygen", "--alg", alg, "--out", key.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    (
-        key,
-        serde_json::from_str(&stdout(&o)).expect("JWKS on stdout"),
-    )
-}
+use super::*;
 
 #[test]
 fn asym_01_keygen_writes_0600_and_prints_public_jwks() {
@@ -190,7 +153,7 @@ fn k01_keygen_kid_is_kept_by_jwks_token_login_and_refresh() {
     assert!(stderr(&o).contains("invalid_client"), "{}", stderr(&o));
 
     // App Launch as a confidential asymmetric client, then a refresh, both without --kid.
-    let save = tmp("k01-tokens.json");
+    let save = tmp("k01-sessions");
     let o = login(
         &[
             "--scope",
@@ -206,9 +169,9 @@ fn k01_keygen_kid_is_kept_by_jwks_token_login_and_refresh() {
     assert!(o.status.success(), "login without --kid: {}", stderr(&o));
     let o = smart(&[
         "refresh",
-        "--token-file",
+        "--from",
         save.to_str().unwrap(),
-        "--client-id",
+        "--client-id", // the saved session's: accepted
         &client_id,
         "--key",
         key,
@@ -338,82 +301,12 @@ fn scope_explain_and_diff() {
     assert!(out.contains("refused (1):\n  launch/patient"), "{out}");
 }
 
-/// Runs `smart login --no-browser`, plays the browser with the URL it prints, delivers the
-/// callback to its loopback listener, and returns its output.
-fn login(extra: &[&str], client_id: &str, env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smart"));
-    cmd.args([
-        "login",
-        "--fhir-base",
-        &kit::fhir_base(),
-        "--client-id",
-        client_id,
-        "--no-browser",
-        "--timeout-secs",
-        "60",
-    ])
-    .args(extra)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut url = String::new();
-    let mut line = String::new();
-    while err.read_line(&mut line).unwrap() > 0 {
-        if line.starts_with("http") {
-            url = line.trim().to_owned();
-            break;
-        }
-        line.clear();
-    }
-    assert!(
-        url.contains("code_challenge_method=S256"),
-        "printed the authorization URL: {url}"
-    );
-    let redirect = url::Url::parse(&url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "redirect_uri")
-        .unwrap()
-        .1
-        .into_owned();
-    assert!(
-        redirect.starts_with("http://127.0.0.1:") && redirect.ends_with("/callback"),
-        "RFC 8252 loopback: {redirect}"
-    );
-    let callback = kit::browser_until(&url, &redirect, None);
-    // Deliver the callback to the CLI's listener, as the browser would.
-    let (status, _) = kit::http_get(&callback);
-    assert_eq!(status, 200);
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
-    let out = child.wait_with_output().unwrap();
-    Output {
-        status: out.status,
-        stdout: out.stdout,
-        stderr: rest.into_bytes(),
-    }
-}
-
 #[test]
 fn rfc8252_login_public_client_saves_0600_and_refreshes() {
-    let client_id = kit::unique("cli-public");
-    kit::register_client(&serde_json::json!({
-        "client_id": client_id, "token_endpoint_auth_method": "none",
-        "redirect_uris": ["http://127.0.0.1/callback"],
-        "scope": "launch/patient openid fhirUser offline_access patient/*.rs"
-    }));
-    let save = tmp("tokens.json");
+    let client_id = public_client(STANDALONE_SCOPE);
+    let save = tmp("sessions");
     let o = login(
-        &[
-            "--scope",
-            "launch/patient openid fhirUser offline_access patient/*.rs",
-            "--save",
-            save.to_str().unwrap(),
-        ],
+        &["--scope", STANDALONE_SCOPE, "--save", s(&save)],
         &client_id,
         &[],
     );
@@ -425,29 +318,34 @@ fn rfc8252_login_public_client_saves_0600_and_refreshes() {
         out.contains("refresh_token        (present)"),
         "the refresh token itself is not printed: {out}"
     );
+    // A private FileTokenStore directory with one private entry file.
     #[cfg(unix)]
-    assert_eq!(mode(&save), 0o600);
-    let saved: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&save).unwrap()).unwrap();
-    let first_refresh = saved["token"]["refresh_token"].as_str().unwrap().to_owned();
+    {
+        assert_eq!(mode(&save), 0o700);
+        let entry = smart_store::FileTokenStore::new(&save)
+            .unwrap()
+            .path_of("smart-cli:session:default");
+        assert_eq!(mode(&entry), 0o600);
+    }
+    let first = saved_session(&save, "default");
+    assert_eq!(first.client_id.as_str(), client_id);
+    let first_refresh = first.token.refresh_token.unwrap().secret().to_owned();
 
-    let o = smart(&[
-        "refresh",
-        "--token-file",
-        save.to_str().unwrap(),
-        "--client-id",
-        &client_id,
-        "--json",
-    ]);
+    // The old flag name still works; no --client-id: it comes from the saved session.
+    let o = smart(&["refresh", "--token-file", s(&save), "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["patient"], "123", "launch context kept across refresh");
-    let saved: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&save).unwrap()).unwrap();
+    let rotated = saved_session(&save, "default");
     assert_ne!(
-        saved["token"]["refresh_token"].as_str().unwrap(),
+        rotated.token.refresh_token.unwrap().secret(),
         first_refresh,
         "rotated refresh token saved"
+    );
+    assert_eq!(
+        rotated.token.access_token.secret(),
+        v["access_token"].as_str().unwrap(),
+        "the printed token is the stored one"
     );
     let (status, _) = kit::fhir_get(
         "Patient/123",
