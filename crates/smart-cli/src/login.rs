@@ -204,12 +204,7 @@ fn probe(
     redirect_uri: &str,
     client_id: &str,
 ) -> Result<Option<String>, String> {
-    let request = HttpRequest {
-        method: Method::Get,
-        url: url.clone(),
-        headers: vec![("accept".into(), "text/html".into())],
-        body: Vec::new(),
-    };
+    let request = HttpRequest::new(Method::Get, url.clone()).with_header("accept", "text/html");
     let response = match http.send(request) {
         Ok(r) => r,
         Err(e) => {

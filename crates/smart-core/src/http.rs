@@ -54,6 +54,7 @@ impl Method {
 /// the body (which may carry a `client_assertion`, `code`, `code_verifier` or
 /// `refresh_token`) and the `Authorization` header value are redacted.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HttpRequest {
     /// The method.
     pub method: Method,
@@ -137,6 +138,24 @@ impl Purpose {
 }
 
 impl HttpRequest {
+    /// A request with no header and an empty body.
+    pub fn new(method: Method, url: Url) -> Self {
+        Self {
+            method,
+            url,
+            headers: Vec::new(),
+            body: Vec::new(),
+            context: RequestContext::default(),
+        }
+    }
+
+    /// This request with the header `name: value` added (`name` is lower-cased).
+    #[must_use]
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+
     /// This request labelled with `purpose`.
     #[must_use]
     pub fn with_purpose(mut self, purpose: Purpose) -> Self {
