@@ -16,7 +16,8 @@ pub struct FhirBaseUrl {
 }
 
 impl FhirBaseUrl {
-    /// Parse an absolute `http`/`https` URL with no query or fragment.
+    /// Parse an absolute `http`/`https` URL with no query or fragment: a `&str`, a `String` or
+    /// a [`Url`].
     ///
     /// Refused as well: control characters (the text is sent as `aud` and appears in errors
     /// and logs, e.g. an EHR launch's `iss`), and user info (`user:password@`, which would be
@@ -24,7 +25,8 @@ impl FhirBaseUrl {
     ///
     /// # Errors
     /// [`Error::Config`] if `base` is not such a URL.
-    pub fn new(base: &str) -> Result<Self, Error> {
+    pub fn new(base: impl AsRef<str>) -> Result<Self, Error> {
+        let base = base.as_ref();
         if base.chars().any(char::is_control) {
             return Err(Error::Config(
                 "FHIR base URL contains control characters".into(),
