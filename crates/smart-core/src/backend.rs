@@ -298,7 +298,7 @@ impl Fetcher for ClientCredentials {
     fn fetch_url(&self) -> Option<Url> {
         self.smart_configuration
             .as_ref()
-            .map(|sc| sc.token_endpoint.clone())
+            .map(|sc| sc.token_endpoint.url().clone())
     }
 
     fn fetched(

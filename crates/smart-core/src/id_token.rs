@@ -732,7 +732,7 @@ impl IdTokenVerifier {
             .into());
         };
         let verifier = Self::new(id_token, issuer, client_id)?;
-        Ok(match discovered.config.jwks_uri.clone() {
+        Ok(match discovered.config.jwks_uri.clone().map(crate::Endpoint::into_url) {
             Some(uri) => verifier.with_jwks_uri(uri),
             None => verifier,
         })

@@ -58,6 +58,7 @@ use crate::request::{Outgoing, authenticated_post};
 use crate::secret::AccessToken;
 use crate::single::SingleRequest;
 use crate::time::UnixTime;
+use crate::types::Endpoint;
 use serde_json::{Map, Value};
 use url::Url;
 
@@ -117,7 +118,7 @@ pub enum IntrospectionAuth {
 /// [`Error::Config`] for an empty `token`; from [`ClientAuth::apply`]: [`Error::Config`],
 /// [`Error::Entropy`], [`Error::Key`].
 pub fn introspection_request(
-    endpoint: &Url,
+    endpoint: &Endpoint,
     token: &str,
     token_type_hint: Option<TokenTypeHint>,
     auth: &IntrospectionAuth,
@@ -138,7 +139,7 @@ pub fn introspection_request(
 }
 
 fn introspection_outgoing(
-    endpoint: &Url,
+    endpoint: &Endpoint,
     token: &str,
     token_type_hint: Option<TokenTypeHint>,
     auth: &IntrospectionAuth,
@@ -158,14 +159,14 @@ fn introspection_outgoing(
             entropy,
         ),
         IntrospectionAuth::Bearer(bearer) => {
-            check_url_security(endpoint, allow_insecure_http)?;
+            check_url_security(endpoint.url(), allow_insecure_http)?;
             if bearer.secret().is_empty() {
                 return Err(Error::Config(
                     "the introspection bearer token is empty".into(),
                 ));
             }
             let mut request = HttpRequest::post_form(
-                endpoint.clone(),
+                endpoint.url().clone(),
                 fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             );
             request.headers.push((
@@ -189,7 +190,7 @@ fn introspection_outgoing(
 /// # Errors
 /// As [`introspection_request`] with [`IntrospectionAuth::Client`].
 pub fn revocation_request(
-    endpoint: &Url,
+    endpoint: &Endpoint,
     token: &str,
     token_type_hint: Option<TokenTypeHint>,
     client_auth: &ClientAuth,
@@ -236,14 +237,15 @@ fn token_fields(
 /// ([`introspection_request`]); never containing `token`, a bearer token or client
 /// credentials, even when the server echoes them.
 pub fn introspect(
-    endpoint: Url,
+    endpoint: impl Into<Endpoint>,
     token: AccessToken,
     token_type_hint: Option<TokenTypeHint>,
     auth: IntrospectionAuth,
     allow_insecure_http: bool,
     entropy: Arc<dyn Entropy>,
 ) -> SingleRequest<Introspection> {
-    let url = endpoint.clone();
+    let endpoint: Endpoint = endpoint.into();
+    let url = endpoint.url().clone();
     SingleRequest::new(
         "introspection",
         url,
@@ -270,14 +272,15 @@ pub fn introspect(
 /// `invalid_client`, 503 `temporarily_unavailable`), [`Error::Http`], [`Error::Redirect`],
 /// [`Error::Transport`], and the request's; never containing `token` or client credentials.
 pub fn revoke(
-    endpoint: Url,
+    endpoint: impl Into<Endpoint>,
     token: AccessToken,
     token_type_hint: Option<TokenTypeHint>,
     client_auth: ClientAuth,
     allow_insecure_http: bool,
     entropy: Arc<dyn Entropy>,
 ) -> SingleRequest<()> {
-    let url = endpoint.clone();
+    let endpoint: Endpoint = endpoint.into();
+    let url = endpoint.url().clone();
     SingleRequest::new(
         "revocation",
         url,

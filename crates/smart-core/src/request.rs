@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::http::{HttpRequest, HttpResponse, check_url_security};
 use crate::redact::SentSecrets;
 use crate::time::UnixTime;
+use crate::types::Endpoint;
 
 /// The most redirects a document `GET` follows (discovery, metadata, OpenID configuration,
 /// JWKS).
@@ -27,13 +28,14 @@ pub(crate) struct Outgoing {
 /// the values of `secret_fields`.
 pub(crate) fn authenticated_post(
     client_auth: &ClientAuth,
-    url: &Url,
+    endpoint: &Endpoint,
     mut fields: Vec<(String, String)>,
     secret_fields: &[&str],
     allow_insecure_http: bool,
     now: UnixTime,
     entropy: &dyn Entropy,
 ) -> Result<Outgoing, Error> {
+    let url = endpoint.url();
     check_url_security(url, allow_insecure_http)?;
     let mut sent = SentSecrets::new();
     for (k, v) in &fields {
@@ -42,7 +44,7 @@ pub(crate) fn authenticated_post(
         }
     }
     let mut headers = Vec::new();
-    client_auth.apply_recording(&mut fields, &mut headers, url, now, entropy, &mut sent)?;
+    client_auth.apply_recording(&mut fields, &mut headers, endpoint, now, entropy, &mut sent)?;
     let mut request = HttpRequest::post_form(
         url.clone(),
         fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),

@@ -14,7 +14,7 @@ use crate::request::{Outgoing, authenticated_post, refuse_redirect};
 use crate::secret::{AuthorizationCode, PkceCodeVerifier};
 use crate::time::UnixTime;
 use crate::token::{TokenResponse, parse_token_response};
-use crate::types::FhirBaseUrl;
+use crate::types::{Endpoint, FhirBaseUrl};
 
 /// The `grant_type` of a code exchange (RFC 6749 §4.1.3).
 pub const GRANT_TYPE_AUTHORIZATION_CODE: &str = "authorization_code";
@@ -57,7 +57,7 @@ impl std::fmt::Debug for State {
 /// the server echoes them.
 pub struct CodeExchange {
     client_auth: ClientAuth,
-    token_endpoint: Url,
+    token_endpoint: Endpoint,
     code: AuthorizationCode,
     code_verifier: PkceCodeVerifier,
     redirect_uri: String,
@@ -81,7 +81,7 @@ impl CodeExchange {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         client_auth: ClientAuth,
-        token_endpoint: Url,
+        token_endpoint: Endpoint,
         code: AuthorizationCode,
         code_verifier: PkceCodeVerifier,
         redirect_uri: String,
@@ -107,8 +107,14 @@ impl CodeExchange {
         &self.fhir_base
     }
 
-    /// The token endpoint.
+    /// The token endpoint's URL.
     pub fn token_endpoint(&self) -> &Url {
+        self.token_endpoint.url()
+    }
+
+    /// The token endpoint with its advertised text (the `aud` of a client assertion); pass it
+    /// on to a [`Session`](crate::session::Session) so refreshes use the same text.
+    pub fn endpoint(&self) -> &Endpoint {
         &self.token_endpoint
     }
 
