@@ -474,6 +474,32 @@ fn parse_secs_text(s: &str) -> LSecs {
     }
 }
 
+/// A member name: a modelled one, or any other (kept for `extra`).
+pub(crate) enum Key<T> {
+    Known(T),
+    Other(String),
+}
+
+/// Deserializes a member name through `lookup`, allocating only for unknown names.
+pub(crate) struct KeySeed<T>(pub(crate) fn(&str) -> Option<T>);
+
+impl<'de, T> de::DeserializeSeed<'de> for KeySeed<T> {
+    type Value = Key<T>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key<T>, D::Error> {
+        struct V<T>(fn(&str) -> Option<T>);
+        impl<T> Visitor<'_> for V<T> {
+            type Value = Key<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Key<T>, E> {
+                Ok((self.0)(s).map_or_else(|| Key::Other(s.to_owned()), Key::Known))
+            }
+        }
+        d.deserialize_str(V(self.0))
+    }
+}
+
 /// How a warning came about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum NoteKind {

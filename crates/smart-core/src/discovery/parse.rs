@@ -10,7 +10,7 @@ use std::fmt;
 use super::config::LEGACY_CAPABILITIES;
 use super::*;
 use crate::error::{DiscoveryError, DiscoveryErrorKind, Error};
-use crate::lenient::{self, LStr, LStrList, Notes};
+use crate::lenient::{self, Key, KeySeed, LStr, LStrList, Notes};
 use crate::types::{Endpoint, FhirBaseUrl};
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -293,32 +293,6 @@ fn known(name: &str) -> Option<K> {
         "code_challenge_methods_supported" => K::Pkce,
         _ => return None,
     })
-}
-
-/// A member name: a modelled one, or any other (kept for `extra`).
-pub(super) enum Key<T> {
-    Known(T),
-    Other(String),
-}
-
-/// Deserializes a member name through `lookup`, allocating only for unknown names.
-pub(super) struct KeySeed<T>(pub(super) fn(&str) -> Option<T>);
-
-impl<'de, T> de::DeserializeSeed<'de> for KeySeed<T> {
-    type Value = Key<T>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key<T>, D::Error> {
-        struct V<T>(fn(&str) -> Option<T>);
-        impl<T> Visitor<'_> for V<T> {
-            type Value = Key<T>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Key<T>, E> {
-                Ok((self.0)(s).map_or_else(|| Key::Other(s.to_owned()), Key::Known))
-            }
-        }
-        d.deserialize_str(V(self.0))
-    }
 }
 
 struct RawVisitor;
