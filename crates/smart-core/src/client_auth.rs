@@ -242,9 +242,10 @@ impl ClientAuth {
     ///   (B24).
     ///
     /// Header names are lower-case, as in [`HttpRequest`](crate::flow::HttpRequest). The
-    /// caller is responsible for checking that `token_endpoint` is `https` (or loopback). A
-    /// [`Url`](url::Url) converts with `Endpoint::from(url)` (its normalised text becomes the
-    /// `aud`).
+    /// caller is responsible for checking that `token_endpoint` is `https` (or loopback).
+    /// `token_endpoint` is an [`Endpoint`] (pass `&config.token_endpoint` from discovery to
+    /// keep the advertised text) or a [`Url`](url::Url), whose normalised text becomes the
+    /// `aud`.
     ///
     /// # Errors
     /// For `ConfidentialAsymmetric`, whatever [`client_assertion`] returns:
@@ -254,14 +255,14 @@ impl ClientAuth {
         &self,
         fields: &mut Vec<(String, String)>,
         headers: &mut Vec<(String, String)>,
-        token_endpoint: &Endpoint,
+        token_endpoint: impl Into<Endpoint>,
         now: UnixTime,
         entropy: &dyn Entropy,
     ) -> Result<(), Error> {
         self.apply_recording(
             fields,
             headers,
-            token_endpoint,
+            &token_endpoint.into(),
             now,
             entropy,
             &mut SentSecrets::new(),

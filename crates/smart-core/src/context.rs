@@ -303,10 +303,17 @@ impl ContextRaw {
     }
 
     /// Normalise into a [`LaunchContext`] with `extensions`, warnings in `w`.
-    pub(crate) fn finish(self, extensions: Map<String, Value>, w: &mut Vec<String>) -> LaunchContext {
+    pub(crate) fn finish(
+        self,
+        extensions: Map<String, Value>,
+        w: &mut Vec<String>,
+    ) -> LaunchContext {
         let patient = context_id(self.patient, "patient", "Patient/", w);
         let encounter = context_id(self.encounter, "encounter", "Encounter/", w);
-        let fhir_context = self.fhir_context.map(|v| fhir_context(v, w)).unwrap_or_default();
+        let fhir_context = self
+            .fhir_context
+            .map(|v| fhir_context(v, w))
+            .unwrap_or_default();
         let need_patient_banner = match self.need_patient_banner.value {
             Seen::Null => None,
             Seen::Ok(b) => {
@@ -380,7 +387,9 @@ fn fhir_context(v: Value, w: &mut Vec<String>) -> Vec<FhirContextItem> {
         Value::Null => return Vec::new(),
         Value::Array(items) => items,
         one @ (Value::Object(_) | Value::String(_)) => {
-            w.push("`fhirContext` is a single item, not an array; read as a one-element list".into());
+            w.push(
+                "`fhirContext` is a single item, not an array; read as a one-element list".into(),
+            );
             vec![one]
         }
         _ => {
@@ -391,7 +400,8 @@ fn fhir_context(v: Value, w: &mut Vec<String>) -> Vec<FhirContextItem> {
     let mut out = Vec::with_capacity(items.len());
     for (i, v) in items.iter().enumerate() {
         if let Some(item) = fhir_context_item(i, v, w) {
-            if item.role.is_none() && matches!(item.resource_type(), Some("Patient" | "Encounter")) {
+            if item.role.is_none() && matches!(item.resource_type(), Some("Patient" | "Encounter"))
+            {
                 w.push(format!(
                     "`fhirContext[{i}]` is a Patient/Encounter with the launch role (not permitted by the spec); kept"
                 ));

@@ -732,10 +732,17 @@ impl IdTokenVerifier {
             .into());
         };
         let verifier = Self::new(id_token, issuer, client_id)?;
-        Ok(match discovered.config.jwks_uri.clone().map(crate::Endpoint::into_url) {
-            Some(uri) => verifier.with_jwks_uri(uri),
-            None => verifier,
-        })
+        Ok(
+            match discovered
+                .config
+                .jwks_uri
+                .clone()
+                .map(crate::Endpoint::into_url)
+            {
+                Some(uri) => verifier.with_jwks_uri(uri),
+                None => verifier,
+            },
+        )
     }
 
     /// **Opt-in:** take the expected issuer from the token's own `iss`. The `iss` check then

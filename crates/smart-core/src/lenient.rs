@@ -233,10 +233,7 @@ impl LStrList {
             notes.push(
                 field,
                 NoteKind::Dropped,
-                format!(
-                    "has {} item(s) that are not strings; dropped",
-                    self.dropped
-                ),
+                format!("has {} item(s) that are not strings; dropped", self.dropped),
             );
         }
         match self.list {
@@ -354,7 +351,9 @@ impl<'de> Deserialize<'de> for LId {
                 Ok(num(n.to_string()))
             }
             fn visit_f64<E: de::Error>(self, n: f64) -> Result<LId, E> {
-                Ok(num(serde_json::Number::from_f64(n).map_or_else(String::new, |n| n.to_string())))
+                Ok(num(
+                    serde_json::Number::from_f64(n).map_or_else(String::new, |n| n.to_string())
+                ))
             }
             wrong_for!(bool);
             wrong_for!(seq);
@@ -593,9 +592,7 @@ impl Notes {
                     self.push(
                         field,
                         NoteKind::Normalised,
-                        format!(
-                            "is more than ten years; clamped to {MAX_LIFETIME_SECS} s"
-                        ),
+                        format!("is more than ten years; clamped to {MAX_LIFETIME_SECS} s"),
                     );
                     return Ok(Some(MAX_LIFETIME_SECS));
                 }
@@ -630,7 +627,14 @@ mod tests {
         assert_eq!(secs("-1"), LSecs::Bad("negative"));
         assert_eq!(secs("-0.5"), LSecs::Bad("negative"));
         assert_eq!(secs("\"-3\""), LSecs::Bad("negative"));
-        for bad in ["\"soon\"", "\"NaN\"", "\"inf\"", "\"Infinity\"", "\"\"", "\"0x10\""] {
+        for bad in [
+            "\"soon\"",
+            "\"NaN\"",
+            "\"inf\"",
+            "\"Infinity\"",
+            "\"\"",
+            "\"0x10\"",
+        ] {
             assert!(matches!(secs(bad), LSecs::Bad(_)), "{bad}");
         }
         assert_eq!(secs("true"), LSecs::Bad("a boolean"));

@@ -64,7 +64,7 @@ pub(crate) fn refresh_outgoing(
 /// [`Error::InsecureUrl`]; client-authentication errors.
 pub fn refresh_request(
     client_auth: &ClientAuth,
-    token_endpoint: &Endpoint,
+    token_endpoint: impl Into<Endpoint>,
     refresh_token: &RefreshToken,
     scope: Option<&str>,
     allow_insecure_http: bool,
@@ -73,7 +73,7 @@ pub fn refresh_request(
 ) -> Result<HttpRequest, Error> {
     refresh_outgoing(
         client_auth,
-        token_endpoint,
+        &token_endpoint.into(),
         refresh_token,
         scope,
         allow_insecure_http,

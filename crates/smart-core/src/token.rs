@@ -12,14 +12,14 @@
 
 use crate::context::{ContextRaw, CtxKey, LaunchContext, ctx_key, is_extension};
 use crate::error::{Document, Error, ParseError};
-use crate::lenient::{BOM_WARNING, Key, KeySeed, LSecs, LStr, LStrList, Notes, Seen, strip_bom};
-pub use crate::lenient::MAX_LIFETIME_SECS;
-use serde::Deserializer as _;
-use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use crate::flow::HttpResponse;
+pub use crate::lenient::MAX_LIFETIME_SECS;
+use crate::lenient::{BOM_WARNING, Key, KeySeed, LSecs, LStr, LStrList, Notes, Seen, strip_bom};
 use crate::oauth_error::{clean_text, oauth_error_from_object, parse_oauth_error};
 use crate::secret::{AccessToken, IdToken, RefreshToken};
 use crate::time::UnixTime;
+use serde::Deserializer as _;
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use url::Url;
 
@@ -483,8 +483,8 @@ fn build(r: Raw, now: UnixTime) -> Result<TokenResponse, Error> {
     warnings.extend(notes.0.iter().map(ToString::to_string));
     let expires_at = expires_in.map(|s| now.plus_secs(s));
     let scope = read_scope(r.scope, &mut warnings);
-    let refresh_token = opt_secret("refresh_token", r.refresh_token, &mut warnings)
-        .map(RefreshToken::new);
+    let refresh_token =
+        opt_secret("refresh_token", r.refresh_token, &mut warnings).map(RefreshToken::new);
     let id_token = opt_secret("id_token", r.id_token, &mut warnings).map(IdToken::new);
     let authorization_details = r.authorization_details.filter(|v| !v.is_null());
     let extensions: Map<String, Value> = r

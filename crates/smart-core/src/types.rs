@@ -308,7 +308,8 @@ mod tests {
             serde_json::to_string(&e).unwrap(),
             r#""https://ehr.example.org:443/oauth2/token""#
         );
-        let back: Endpoint = serde_json::from_str(r#""https://ehr.example.org:443/oauth2/token""#).unwrap();
+        let back: Endpoint =
+            serde_json::from_str(r#""https://ehr.example.org:443/oauth2/token""#).unwrap();
         assert_eq!(back, e);
         let base = Url::parse("https://ehr.example.org/fhir/r4").unwrap();
         let (r, relative) = Endpoint::resolve("auth/token", &base).unwrap();

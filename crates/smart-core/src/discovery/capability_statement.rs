@@ -59,7 +59,10 @@ pub fn parse_capability_statement(
             cx.warn(
                 "rest",
                 WarningKind::WrongType,
-                format!("`rest` is {}, not an array; ignored", super::parse::json_type(other)),
+                format!(
+                    "`rest` is {}, not an array; ignored",
+                    super::parse::json_type(other)
+                ),
             );
             &[]
         }

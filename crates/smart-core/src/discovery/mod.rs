@@ -27,6 +27,7 @@ pub use config::{
     AssociatedEndpoint, CAPABILITIES_EXTENSION, Capability, ConfigSource, Discovered,
     DiscoveryWarning, Identifier, OAUTH_URIS_EXTENSION, SmartConfiguration, WarningKind,
 };
+pub(crate) use parse::json_type;
 pub use parse::parse_smart_configuration;
 
 use crate::error::{DiscoveryError, DiscoveryErrorKind, Error, TransportError};

@@ -82,12 +82,15 @@ impl<'a> Ctx<'a> {
             Ok(e) => Ok(e),
             Err(url::ParseError::RelativeUrlWithoutBase) => {
                 if self.base_url.is_none() {
-                    self.base_url = Some(
-                        Url::parse(self.base.as_given())
-                            .map_err(|_| self.invalid(format!("`{field}`: FHIR base is not a URL")))?,
-                    );
+                    self.base_url =
+                        Some(Url::parse(self.base.as_given()).map_err(|_| {
+                            self.invalid(format!("`{field}`: FHIR base is not a URL"))
+                        })?);
                 }
-                let base = self.base_url.as_ref().map_or_else(|| self.base.url(), Url::clone);
+                let base = self
+                    .base_url
+                    .as_ref()
+                    .map_or_else(|| self.base.url(), Url::clone);
                 let (resolved, _) = Endpoint::resolve(text, &base).map_err(|e| {
                     self.invalid(format!("`{field}` is not a valid URL reference: {e}"))
                 })?;
@@ -165,11 +168,7 @@ pub(super) enum Top<T> {
 /// # Errors
 /// [`DiscoveryErrorKind::NotJson`] for a body that is not JSON, [`DiscoveryErrorKind::Invalid`]
 /// for JSON that is not an object.
-pub(super) fn read_object<T, V>(
-    body: &[u8],
-    url: &Url,
-    visitor: V,
-) -> Result<(T, bool), Error>
+pub(super) fn read_object<T, V>(body: &[u8], url: &Url, visitor: V) -> Result<(T, bool), Error>
 where
     V: for<'de> Visitor<'de, Value = Top<T>>,
 {

@@ -155,11 +155,15 @@ pub fn authorize(
             kind,
         })
     };
-    let endpoint = config.authorization_endpoint.as_ref().map(|e| e.url().clone()).ok_or_else(|| {
-        discovery_error(crate::error::DiscoveryErrorKind::MissingField(
-            "authorization_endpoint",
-        ))
-    })?;
+    let endpoint = config
+        .authorization_endpoint
+        .as_ref()
+        .map(|e| e.url().clone())
+        .ok_or_else(|| {
+            discovery_error(crate::error::DiscoveryErrorKind::MissingField(
+                "authorization_endpoint",
+            ))
+        })?;
     if !config.code_challenge_methods_supported.is_empty()
         && !config
             .code_challenge_methods_supported
