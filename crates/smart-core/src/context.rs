@@ -167,6 +167,42 @@ impl LaunchContext {
             && self.extensions.is_empty()
     }
 
+    /// Whether any SMART launch-context member is set (`patient`, `encounter`, `fhirContext`,
+    /// `need_patient_banner`, `smart_style_url`, `intent`, `tenant`; extensions not counted).
+    pub fn has_smart_members(&self) -> bool {
+        self.patient.is_some()
+            || self.encounter.is_some()
+            || !self.fhir_context.is_empty()
+            || self.need_patient_banner.is_some()
+            || self.smart_style_url.is_some()
+            || self.intent.is_some()
+            || self.tenant.is_some()
+    }
+
+    /// The names of the SMART members whose value differs between `self` and `new` (added,
+    /// changed or removed), in the order `patient`, `encounter`, `fhirContext`,
+    /// `need_patient_banner`, `smart_style_url`, `intent`, `tenant`. Names only: values are
+    /// never put into warnings.
+    pub fn changed_members(&self, new: &LaunchContext) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let mut check = |name, differs: bool| {
+            if differs {
+                out.push(name);
+            }
+        };
+        check("patient", self.patient != new.patient);
+        check("encounter", self.encounter != new.encounter);
+        check("fhirContext", self.fhir_context != new.fhir_context);
+        check(
+            "need_patient_banner",
+            self.need_patient_banner != new.need_patient_banner,
+        );
+        check("smart_style_url", self.smart_style_url != new.smart_style_url);
+        check("intent", self.intent != new.intent);
+        check("tenant", self.tenant != new.tenant);
+        out
+    }
+
     /// `fhirContext` items with the given role (`"launch"` matches items without a role).
     pub fn items_with_role<'a>(
         &'a self,

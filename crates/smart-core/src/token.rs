@@ -197,47 +197,44 @@ impl TokenResponse {
         }
     }
 
-    /// Combine this (stored) response with the response to a refresh request (REFR-04, B19):
+    /// Combine this (stored) response with the response to a refresh request (RFC 6749 §6;
+    /// SMART App Launch §"Refresh access token"):
     /// * access token, `token_type`, `expires_in`/`expires_at` come from `new` — a missing
     ///   `expires_in` gives `expires_at = None` (the old lifetime is never extended);
     /// * `refresh_token`: `new`'s when present (rotation), else the old one is kept;
     /// * `scope`: `new`'s when present, else the old one (the refresh grant has the original
     ///   scopes) with `scope_inferred` set;
-    /// * `id_token`, `authorization_details` and each launch-context member: `new`'s when
-    ///   present, else the old value; `extra` and context extensions are merged, `new` winning;
-    /// * `warnings` are `new`'s.
+    /// * `id_token` and `authorization_details`: `new`'s when present, else the old ones;
+    /// * launch context, **as a whole** (the IG says context "MAY be included" in a refresh
+    ///   response): when `new` carries any SMART context member (`patient`, `encounter`,
+    ///   `fhirContext`, `need_patient_banner`, `smart_style_url`, `intent`, `tenant`), its
+    ///   context replaces the stored one entirely — never mixed member by member — and a
+    ///   warning names the members that changed ([`LaunchContext::changed_members`]); when it
+    ///   carries none, the stored context is kept and only extension members are merged,
+    ///   `new` winning;
+    /// * `extra` is merged, `new` winning; `warnings` are `new`'s (plus the context change).
     #[must_use]
     pub fn merge_refresh(&self, new: TokenResponse) -> TokenResponse {
         let old = self;
+        let mut warnings = new.warnings;
         let (scope, scope_inferred) = match new.scope {
             Some(s) => (Some(s), new.scope_inferred),
             None => (old.scope.clone(), old.scope.is_some() || old.scope_inferred),
         };
-        let mut extensions = old.context.extensions.clone();
-        extensions.extend(new.context.extensions);
-        let context = LaunchContext {
-            patient: new.context.patient.or_else(|| old.context.patient.clone()),
-            encounter: new
-                .context
-                .encounter
-                .or_else(|| old.context.encounter.clone()),
-            fhir_context: if new.context.fhir_context.is_empty() {
-                old.context.fhir_context.clone()
-            } else {
-                new.context.fhir_context
-            },
-            need_patient_banner: new
-                .context
-                .need_patient_banner
-                .or(old.context.need_patient_banner),
-            smart_style_url: new
-                .context
-                .smart_style_url
-                .or_else(|| old.context.smart_style_url.clone()),
-            intent: new.context.intent.or_else(|| old.context.intent.clone()),
-            tenant: new.context.tenant.or_else(|| old.context.tenant.clone()),
-            extensions,
-            warnings: new.context.warnings,
+        let context = if new.context.has_smart_members() {
+            let changed = old.context.changed_members(&new.context);
+            if !changed.is_empty() {
+                warnings.push(format!(
+                    "the refresh response changed the launch context ({}); the new context replaces the old one as a whole",
+                    changed.join(", ")
+                ));
+            }
+            new.context
+        } else {
+            let mut context = old.context.clone();
+            context.extensions.extend(new.context.extensions);
+            context.warnings = new.context.warnings;
+            context
         };
         let mut extra = old.extra.clone();
         extra.extend(new.extra);
@@ -255,7 +252,7 @@ impl TokenResponse {
                 .authorization_details
                 .or_else(|| old.authorization_details.clone()),
             extra,
-            warnings: new.warnings,
+            warnings,
         }
     }
 }
