@@ -197,7 +197,10 @@ impl LaunchContext {
             "need_patient_banner",
             self.need_patient_banner != new.need_patient_banner,
         );
-        check("smart_style_url", self.smart_style_url != new.smart_style_url);
+        check(
+            "smart_style_url",
+            self.smart_style_url != new.smart_style_url,
+        );
         check("intent", self.intent != new.intent);
         check("tenant", self.tenant != new.tenant);
         out

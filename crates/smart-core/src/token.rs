@@ -270,10 +270,10 @@ fn tr_err(message: impl Into<String>) -> Error {
 pub fn check_access_token_syntax(token: &str) -> Result<(), Error> {
     let reason = if token.is_empty() {
         "is empty"
-    } else if token.bytes().any(|b| b == b' ') {
-        "contains a space"
     } else if token.bytes().any(|b| b < 0x20 || b == 0x7f) {
         "contains a control character"
+    } else if token.bytes().any(|b| b == b' ') {
+        "contains a space"
     } else if !token.is_ascii() {
         "contains a non-ASCII character"
     } else {
