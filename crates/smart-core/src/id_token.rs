@@ -430,10 +430,13 @@ fn check_signature(token: &ParsedToken, keys: &[Value]) -> Result<KeyOutcome, Id
 }
 
 /// The `keys` array of a JWK Set (RFC 7517 §5).
+/// One leading UTF-8 byte-order mark is skipped (RFC 8259 §8.1), and a single key object
+/// where the `keys` array belongs is read as a one-element list.
 fn jwks_keys(body: &[u8]) -> Result<Vec<Value>, &'static str> {
-    match serde_json::from_slice::<Value>(body) {
+    match serde_json::from_slice::<Value>(crate::lenient::strip_bom(body).0) {
         Ok(Value::Object(mut set)) => match set.remove("keys") {
             Some(Value::Array(keys)) => Ok(keys),
+            Some(key @ Value::Object(_)) => Ok(vec![key]),
             _ => Err("the JWK Set has no `keys` array"),
         },
         Ok(_) => Err("the JWK Set is not a JSON object"),
@@ -470,7 +473,24 @@ pub fn openid_configuration_url(issuer: &str) -> Result<Url, IdTokenError> {
     }
 }
 
+/// Fuzz entry point: parse arbitrary bytes as an OpenID Provider configuration (any status);
+/// must never panic, and an accepted document's `jwks_uri` is an absolute URL.
+#[doc(hidden)]
+pub fn fuzz_openid_configuration(data: &[u8]) {
+    let Ok(url) = Url::parse("https://ehr.example.org/.well-known/openid-configuration") else {
+        return;
+    };
+    for status in [200, 404] {
+        let r = HttpResponse::new(status, data.to_vec());
+        if let Ok(jwks) = parse_openid_configuration(&r, &url, "https://ehr.example.org") {
+            assert!(!jwks.cannot_be_a_base(), "jwks_uri is absolute");
+        }
+    }
+    let _ = jwks_keys(data);
+}
+
 /// The `jwks_uri` of an OpenID Provider configuration whose `issuer` must equal `expected`.
+/// One leading UTF-8 byte-order mark is skipped (RFC 8259 §8.1).
 fn parse_openid_configuration(
     response: &HttpResponse,
     url: &Url,
@@ -484,7 +504,8 @@ fn parse_openid_configuration(
     if !response.is_success() {
         return Err(fail("unexpected HTTP status"));
     }
-    let Ok(Value::Object(config)) = serde_json::from_slice::<Value>(&response.body) else {
+    let body = crate::lenient::strip_bom(&response.body).0;
+    let Ok(Value::Object(config)) = serde_json::from_slice::<Value>(body) else {
         return Err(fail("the OpenID configuration is not a JSON object"));
     };
     let issuer = config.get("issuer").and_then(Value::as_str);
