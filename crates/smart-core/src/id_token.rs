@@ -277,15 +277,15 @@ impl PublicKey {
                 alg.key_type()
             ));
         }
-        if let Some(key_alg) = jwk.get("alg") {
-            if key_alg.as_str() != Some(alg.as_str()) {
-                return Err(format!("the key is for another `alg` than {alg}"));
-            }
+        if let Some(key_alg) = jwk.get("alg")
+            && key_alg.as_str() != Some(alg.as_str())
+        {
+            return Err(format!("the key is for another `alg` than {alg}"));
         }
-        if let Some(usage) = jwk.get("use") {
-            if usage.as_str() != Some("sig") {
-                return Err("the key's `use` is not `sig`".into());
-            }
+        if let Some(usage) = jwk.get("use")
+            && usage.as_str() != Some("sig")
+        {
+            return Err("the key's `use` is not `sig`".into());
         }
         if let Some(ops) = jwk.get("key_ops") {
             let verify = ops
@@ -899,10 +899,10 @@ impl IdTokenVerifier {
         if iat > latest {
             return Err(IdTokenError::IssuedInFuture { iat, now: now_secs });
         }
-        if let Some(nbf) = c.extra.get("nbf").and_then(Value::as_u64) {
-            if nbf > latest {
-                return Err(IdTokenError::NotYetValid { nbf, now: now_secs });
-            }
+        if let Some(nbf) = c.extra.get("nbf").and_then(Value::as_u64)
+            && nbf > latest
+        {
+            return Err(IdTokenError::NotYetValid { nbf, now: now_secs });
         }
         if let Some(expected) = &self.nonce {
             let nonce = c

@@ -403,12 +403,12 @@ impl SigningKey {
                 let key = Self::from_p384(secret.into(), kid)?;
                 if let PublicMembers::Ec { x, y } = &key.public {
                     for (name, ours) in [("x", x), ("y", y)] {
-                        if let Some(given) = bytes(name)? {
-                            if URL_SAFE_NO_PAD.encode(given) != *ours {
-                                return Err(key_err(format!(
-                                    "EC JWK `{name}` does not match its private key `d`"
-                                )));
-                            }
+                        if let Some(given) = bytes(name)?
+                            && URL_SAFE_NO_PAD.encode(given) != *ours
+                        {
+                            return Err(key_err(format!(
+                                "EC JWK `{name}` does not match its private key `d`"
+                            )));
                         }
                     }
                 }

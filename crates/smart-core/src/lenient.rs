@@ -31,20 +31,15 @@ pub(crate) const BOM_WARNING: &str =
     "the body starts with a UTF-8 byte-order mark; skipped (RFC 8259 §8.1)";
 
 /// A JSON value as seen by a tolerant reader.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub(crate) enum Seen<T> {
     /// `null` (or, for a caller that keeps a default, the member was absent).
+    #[default]
     Null,
     /// A value of the expected shape.
     Ok(T),
     /// A value of another JSON type: `"a number"`, `"an object"`, ….
     Wrong(&'static str),
-}
-
-impl<T> Default for Seen<T> {
-    fn default() -> Self {
-        Self::Null
-    }
 }
 
 fn consume_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {

@@ -726,7 +726,7 @@ fn n05_kind_every_document_skips_one_bom_and_a_bom_elsewhere_is_invalid() {
     );
     let inside = N11.replacen('{', "{\u{feff}", 1);
     assert!(parse_smart_configuration(inside.as_bytes(), &b, &wk(&b)).is_err());
-    assert!(token(format!("{{\"access_token\":\"A1\"}}\u{feff}")).is_err());
+    assert!(token("{\"access_token\":\"A1\"}\u{feff}").is_err());
 }
 
 // ----- encoding: B07, N06, access-token syntax ------------------------------------------------

@@ -54,7 +54,7 @@ fn introspect_req(
     auth: IntrospectionAuth,
 ) -> HttpRequest {
     introspection_request(
-        &endpoint(),
+        endpoint(),
         token,
         hint,
         &auth,
@@ -164,7 +164,7 @@ fn revocation_requests_for_the_three_client_types() {
     let e = DeterministicEntropy::new(9);
     let public = ClientAuth::public("my-app");
     let r = revocation_request(
-        &revoke_url(),
+        revoke_url(),
         "rt-1",
         Some(TokenTypeHint::RefreshToken),
         &public,
@@ -181,7 +181,7 @@ fn revocation_requests_for_the_three_client_types() {
     assert_eq!(r.header("authorization"), None);
 
     let sym = ClientAuth::symmetric("my-app", ClientSecret::new("my-app-secret-123"));
-    let r = revocation_request(&revoke_url(), "at-1", None, &sym, false, NOW, &e).unwrap();
+    let r = revocation_request(revoke_url(), "at-1", None, &sym, false, NOW, &e).unwrap();
     assert_eq!(body(&r), "token=at-1");
     assert_eq!(
         r.header("authorization"),
@@ -190,7 +190,7 @@ fn revocation_requests_for_the_three_client_types() {
 
     let asym = asymmetric();
     let r = revocation_request(
-        &revoke_url(),
+        revoke_url(),
         "at-1",
         Some(TokenTypeHint::AccessToken),
         &asym,
@@ -271,12 +271,12 @@ fn insecure_endpoints_and_empty_tokens_are_refused() {
         }
     );
     assert!(matches!(
-        revocation_request(&revoke_url(), "", None, &auth, false, NOW, &e),
+        revocation_request(revoke_url(), "", None, &auth, false, NOW, &e),
         Err(Error::Config(_))
     ));
     assert!(matches!(
         introspection_request(
-            &endpoint(),
+            endpoint(),
             "tok",
             None,
             &IntrospectionAuth::Bearer(AccessToken::new("").clone()),

@@ -1278,33 +1278,31 @@ mod reference {
     pub fn factored(set: &[Scope]) -> Vec<Scope> {
         let mut out: Vec<Scope> = Vec::with_capacity(set.len());
         for s in set {
-            if let Scope::Resource(r) = s {
-                if r.syntax() == ScopeSyntax::V2 {
-                    let twin = out.iter_mut().find(|o| match o {
-                        Scope::Resource(o) => {
-                            o.syntax() == ScopeSyntax::V2
-                                && o.context() == r.context()
-                                && o.resource_type() == r.resource_type()
-                                && o.params() == r.params()
-                        }
-                        _ => false,
-                    });
-                    if let Some(o) = twin {
-                        let Scope::Resource(old) = &*o else {
-                            unreachable!("twins are resource scopes")
-                        };
-                        let merged = ResourceScope::new(
-                            old.context(),
-                            old.resource_type().clone(),
-                            old.permissions().union(r.permissions()),
-                        )
-                        .and_then(|m| {
-                            m.with_params(old.params().iter().map(|p| (p.name(), p.value())))
-                        })
-                        .expect("a merge of valid scopes is valid");
-                        *o = Scope::Resource(merged);
-                        continue;
+            if let Scope::Resource(r) = s
+                && r.syntax() == ScopeSyntax::V2
+            {
+                let twin = out.iter_mut().find(|o| match o {
+                    Scope::Resource(o) => {
+                        o.syntax() == ScopeSyntax::V2
+                            && o.context() == r.context()
+                            && o.resource_type() == r.resource_type()
+                            && o.params() == r.params()
                     }
+                    _ => false,
+                });
+                if let Some(o) = twin {
+                    let Scope::Resource(old) = &*o else {
+                        unreachable!("twins are resource scopes")
+                    };
+                    let merged = ResourceScope::new(
+                        old.context(),
+                        old.resource_type().clone(),
+                        old.permissions().union(r.permissions()),
+                    )
+                    .and_then(|m| m.with_params(old.params().iter().map(|p| (p.name(), p.value()))))
+                    .expect("a merge of valid scopes is valid");
+                    *o = Scope::Resource(merged);
+                    continue;
                 }
             }
             out.push(s.clone());
