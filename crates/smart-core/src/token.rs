@@ -268,6 +268,10 @@ fn tr_err(message: impl Into<String>) -> Error {
 /// # Errors
 /// [`Error::InvalidAccessToken`] naming the problem, never the token.
 pub fn check_access_token_syntax(token: &str) -> Result<(), Error> {
+    // One pass over the (often long) token in the common case.
+    if !token.is_empty() && token.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Ok(());
+    }
     let reason = if token.is_empty() {
         "is empty"
     } else if token.bytes().any(|b| b < 0x20 || b == 0x7f) {
