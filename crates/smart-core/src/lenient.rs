@@ -214,8 +214,8 @@ impl<'de> Deserialize<'de> for LStrList {
 }
 
 impl LStrList {
-    /// The strings (empty for `null` or a wrong type), and the problems to report about
-    /// `field`: `(normalised, message)`.
+    /// The strings (`None` for `null` or a wrong type), recording in `notes` what was
+    /// normalised or dropped about `field`.
     pub(crate) fn into_parts(self, field: &str, notes: &mut Notes) -> Option<Vec<String>> {
         if self.lone {
             notes.push(
