@@ -1,8 +1,8 @@
 //! `smart`: a command-line SMART on FHIR client built on `smart-ureq`.
 //!
 //! ```text
-//! smart keygen --alg ES384 --out key.pem        # private key (0600) + public JWKS on stdout
-//! smart jwks key.pem                            # public JWKS of an existing key
+//! smart keygen --alg ES384 --kid k1 --out key.pem  # private key (0600, with its kid) + public JWKS
+//! smart jwks --key key.pem                      # public JWKS of an existing key
 //! smart discover https://ehr.example.org/fhir   # parsed smart-configuration + warnings
 //! smart token --fhir-base URL --client-id ID --key key.pem --scope "system/Patient.rs"
 //! smart login --fhir-base URL --client-id ID --scope "openid fhirUser patient/*.rs" [--key|--secret-env]
@@ -57,10 +57,11 @@ enum Command {
         /// Signature algorithm.
         #[arg(long, value_enum, default_value = "ES384")]
         alg: Alg,
-        /// Key id (`kid`); defaults to the RFC 7638 thumbprint.
+        /// Key id (`kid`); defaults to the RFC 7638 thumbprint. Stored in the key file, so the
+        /// other commands sign with it without `--kid`.
         #[arg(long, allow_hyphen_values = true)]
         kid: Option<String>,
-        /// Where to write the PKCS#8 PEM private key.
+        /// Where to write the PKCS#8 PEM private key, preceded by a `kid: …` line.
         #[arg(long)]
         out: PathBuf,
         /// Overwrite an existing file.
@@ -69,9 +70,13 @@ enum Command {
     },
     /// Print the public JWKS of a private key (PEM or JWK).
     Jwks {
+        /// The private key file (also accepted as `--key FILE`).
+        #[arg(required_unless_present = "key_flag")]
+        key: Option<PathBuf>,
         /// The private key file.
-        key: PathBuf,
-        /// Key id override.
+        #[arg(long = "key", conflicts_with = "key")]
+        key_flag: Option<PathBuf>,
+        /// Key id override (defaults to the kid stored with the key, else the thumbprint).
         #[arg(long, allow_hyphen_values = true)]
         kid: Option<String>,
     },
@@ -101,7 +106,7 @@ enum Command {
         /// Space-separated scopes, e.g. "system/Patient.rs".
         #[arg(long)]
         scope: String,
-        /// Key id override (defaults to the key's kid or thumbprint).
+        /// Key id override (defaults to the kid stored with the key, else the thumbprint).
         #[arg(long, allow_hyphen_values = true)]
         kid: Option<String>,
         /// Print the whole token response as JSON instead of the bare access token.
@@ -135,7 +140,7 @@ enum Command {
         /// Confidential asymmetric client: private key file (private_key_jwt).
         #[arg(long)]
         key: Option<PathBuf>,
-        /// Key id override.
+        /// Key id override (defaults to the kid stored with the key, else the thumbprint).
         #[arg(long, allow_hyphen_values = true)]
         kid: Option<String>,
         /// Print the authorization URL instead of opening a browser.
@@ -177,7 +182,7 @@ enum Command {
         /// Confidential asymmetric client: private key file.
         #[arg(long)]
         key: Option<PathBuf>,
-        /// Key id override.
+        /// Key id override (defaults to the kid stored with the key, else the thumbprint).
         #[arg(long, allow_hyphen_values = true)]
         kid: Option<String>,
         /// Print the whole token response as JSON.
@@ -240,8 +245,9 @@ fn run(command: Command) -> CliResult {
             out,
             force,
         } => keygen(alg, kid.as_deref(), &out, force),
-        Command::Jwks { key, kid } => {
-            let key = load_key(&key, kid.as_deref())?;
+        Command::Jwks { key, key_flag, kid } => {
+            let path = key.or(key_flag).ok_or("give the private key file")?;
+            let key = load_key(&path, kid.as_deref())?;
             print_json(&key.public_jwks())
         }
         Command::Discover {
@@ -351,7 +357,9 @@ fn keygen(alg: Alg, kid: Option<&str>, out: &Path, force: bool) -> CliResult {
         Alg::Rs384 => JwsAlgorithm::Rs384,
     };
     let key = SigningKey::generate(alg, kid, &SystemEntropy)?;
-    let pem = key.to_pkcs8_pem()?;
+    // The kid goes into the file (RFC 7468 explanatory text) so that `token`, `jwks`, `login`
+    // and `refresh` sign with the registered kid without `--kid`.
+    let pem = key.to_pkcs8_pem_with_kid()?;
     write_private(out, pem.secret().as_bytes(), force).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             format!(
@@ -363,8 +371,9 @@ fn keygen(alg: Alg, kid: Option<&str>, out: &Path, force: bool) -> CliResult {
         }
     })?;
     eprintln!(
-        "wrote {} private key to {} (mode 0600); register this public JWKS:",
+        "wrote {} private key (kid `{}`) to {} (mode 0600); register this public JWKS:",
         alg.as_str(),
+        key.kid(),
         out.display()
     );
     print_json(&key.public_jwks())
@@ -395,6 +404,8 @@ pub(crate) fn write_private(path: &Path, data: &[u8], force: bool) -> std::io::R
     f.write_all(data)
 }
 
+/// The signing key in `path` (PEM, JWK or JWK Set). Its `kid`: `kid` when given, else the one
+/// stored with the key (the PEM's `kid:` line, the JWK's `kid`), else the RFC 7638 thumbprint.
 pub(crate) fn load_key(
     path: &Path,
     kid: Option<&str>,
@@ -402,7 +413,11 @@ pub(crate) fn load_key(
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
     if !text.trim_start().starts_with('{') {
-        return Ok(SigningKey::from_pem(&text, kid)?);
+        let key = SigningKey::from_pem(&text)?;
+        return Ok(match kid {
+            Some(kid) => key.with_kid(kid)?,
+            None => key,
+        });
     }
     // A JWK or JWK Set. With --kid, pick that key's private entry from a set.
     let key = match (kid, serde_json::from_str::<serde_json::Value>(&text)) {

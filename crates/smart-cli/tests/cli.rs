@@ -50,11 +50,14 @@ fn asym_01_keygen_writes_0600_and_prints_public_jwks() {
         #[cfg(unix)]
         assert_eq!(mode(&key), 0o600, "private key readable by the owner only");
         let text = std::fs::read_to_string(&key).unwrap();
-        assert!(
-            text.starts_with("-----BEGIN PRIVATE KEY-----"),
-            "PKCS#8 PEM"
-        );
         let jwk = &jwks["keys"][0];
+        // K01: the kid (here the thumbprint) is stored as RFC 7468 explanatory text.
+        let kid_line = format!("kid: {}\n", jwk["kid"].as_str().unwrap());
+        assert!(text.starts_with(&kid_line), "kid line first: {text:.40}");
+        assert!(
+            text[kid_line.len()..].starts_with("-----BEGIN PRIVATE KEY-----\n"),
+            "then PKCS#8 PEM"
+        );
         assert_eq!(jwk["kty"], kty);
         assert_eq!(jwk["alg"], alg);
         assert!(
@@ -114,6 +117,106 @@ fn keygen_with_kid_and_bad_key_files() {
     let err = stderr(&o);
     assert_eq!(err.lines().count(), 1, "one clear line: {err}");
     assert!(err.starts_with("smart: error:"), "{err}");
+}
+
+#[test]
+fn k01_keygen_kid_is_kept_by_jwks_token_login_and_refresh() {
+    let key = tmp("k01.pem");
+    let key = key.to_str().unwrap();
+    let o = smart(&[
+        "keygen", "--alg", "ES384", "--kid", "my-key-1", "--out", key,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let jwks: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], "my-key-1");
+    assert!(
+        std::fs::read_to_string(key)
+            .unwrap()
+            .starts_with("kid: my-key-1\n")
+    );
+    // `smart jwks --key` (and the positional form) print the same kid...
+    for args in [&["jwks", "--key", key][..], &["jwks", key]] {
+        let o = smart(args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap(),
+            jwks
+        );
+    }
+    // ...and an explicit --kid still wins.
+    let o = smart(&["jwks", "--key", key, "--kid", "override"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()["keys"][0]["kid"],
+        "override"
+    );
+
+    // Registered with the printed JWKS only (a single key, kid `my-key-1`): the server finds
+    // the key only if the assertion's kid is `my-key-1`.
+    let client_id = kit::unique("cli-k01");
+    kit::register_client(&serde_json::json!({
+        "client_id": client_id, "token_endpoint_auth_method": "private_key_jwt",
+        "grant_types": ["client_credentials", "authorization_code", "refresh_token"],
+        "redirect_uris": ["http://127.0.0.1/callback"], "jwks": jwks,
+        "scope": "system/Patient.rs launch/patient openid fhirUser offline_access patient/*.rs"
+    }));
+    let token = |extra: &[&str]| {
+        let mut args = vec![
+            "token",
+            "--fhir-base",
+            &kit::fhir_base(),
+            "--client-id",
+            &client_id,
+            "--key",
+            key,
+            "--scope",
+            "system/Patient.rs",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        Command::new(env!("CARGO_BIN_EXE_smart"))
+            .args(&args)
+            .output()
+            .unwrap()
+    };
+    let o = token(&[]);
+    assert!(o.status.success(), "token without --kid: {}", stderr(&o));
+    let (status, body) = kit::fhir_get("Patient/123", &format!("Bearer {}", stdout(&o).trim()));
+    assert_eq!(status, 200, "{body}");
+    // The override is really used: a kid the server does not know is refused.
+    let o = token(&["--kid", "not-registered"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("invalid_client"), "{}", stderr(&o));
+
+    // App Launch as a confidential asymmetric client, then a refresh, both without --kid.
+    let save = tmp("k01-tokens.json");
+    let o = login(
+        &[
+            "--scope",
+            "launch/patient openid fhirUser offline_access patient/*.rs",
+            "--key",
+            key,
+            "--save",
+            save.to_str().unwrap(),
+        ],
+        &client_id,
+        &[],
+    );
+    assert!(o.status.success(), "login without --kid: {}", stderr(&o));
+    let o = smart(&[
+        "refresh",
+        "--token-file",
+        save.to_str().unwrap(),
+        "--client-id",
+        &client_id,
+        "--key",
+        key,
+        "--json",
+    ]);
+    assert!(o.status.success(), "refresh without --kid: {}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["patient"], "123");
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! RFC 7523 `client_assertion` JWTs signed with `ES384` or `RS384` (SMART App Launch
-//! §"Client Authentication: Asymmetric (public key)", spec digest §4.1, ASYM-05..ASYM-11).
+//! "Client Authentication: Asymmetric (public key)").
 //!
 //! The client never needs a general JWT library: it only *produces* one compact JWS
 //! (RFC 7515 §7.1) per token request. [`client_assertion`] builds the SMART header and claims
@@ -16,26 +16,31 @@ use crate::time::UnixTime;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-/// The `client_assertion_type` form value for a JWT client assertion (RFC 7523 §2.2; SMART
-/// ASYM-11, BES-03).
+/// The `client_assertion_type` form value for a JWT client assertion (RFC 7523 §2.2; IG
+/// "Client Authentication: Asymmetric" and "Backend Services").
 pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The longest allowed assertion lifetime, in **seconds**: SMART requires `exp` to be "no more
-/// than five minutes in the future" (ASYM-10).
+/// than five minutes in the future" (IG "Client Authentication: Asymmetric", authentication
+/// JWT claims).
 pub const MAX_ASSERTION_LIFETIME_SECS: u64 = 300;
 
 /// The lifetime used by [`AssertionClaims::new`] and the [`ClientAuth`](crate::client_auth::ClientAuth)
 /// constructors, in **seconds** (`exp = now + 240`): a margin under the 300 s limit that
-/// survives a server clock running up to a minute behind ours (spec digest §4.1, case B20).
+/// survives a server clock running up to a minute behind ours.
 pub const DEFAULT_ASSERTION_LIFETIME_SECS: u64 = 240;
 
-/// Number of random bytes in a generated `jti` (256 bits, 43 base64url characters; B24 asks for
-/// at least 128).
+/// How far `iat` is set before `now` at most, in **seconds** (see [`client_assertion`]): a
+/// server whose clock runs up to this much behind ours still sees `iat` in its past.
+pub const ASSERTION_IAT_BACKDATE_SECS: u64 = 60;
+
+/// Number of random bytes in a generated `jti` (256 bits, 43 base64url characters; RFC 7519
+/// §4.1.7 asks for a negligible collision probability).
 pub const JTI_BYTES: usize = 32;
 
 /// A JWS signature algorithm (RFC 7518 §3.1) usable for SMART client assertions.
 ///
-/// SMART clients SHALL support both (ASYM-05). `ES384` is the recommended default: smaller
+/// SMART clients SHALL support both. `ES384` is the recommended default: smaller
 /// keys, faster signing, and no RSA timing advisory (RUSTSEC-2023-0071) to carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -98,7 +103,7 @@ pub trait AssertionSigner: Send + Sync + std::fmt::Debug {
     fn algorithm(&self) -> JwsAlgorithm;
 
     /// The `kid` placed in the JWS header; it must name this key in the JWKS registered with
-    /// the server (ASYM-09). Must not be empty.
+    /// the server (RFC 7515 §4.1.4). Must not be empty.
     fn key_id(&self) -> &str;
 
     /// Sign `signing_input` (the ASCII bytes `BASE64URL(header) "." BASE64URL(payload)`).
@@ -124,18 +129,30 @@ impl<S: AssertionSigner + ?Sized> AssertionSigner for std::sync::Arc<S> {
     }
 }
 
-/// What goes into one client assertion besides the key (ASYM-09, ASYM-10).
+/// What goes into one client assertion besides the key (RFC 7523 §3; IG "Client
+/// Authentication: Asymmetric").
+///
+/// # Clock skew
+/// The server checks `iat`, `exp` (and would check `nbf`) against *its* clock. With the
+/// default lifetime of [`DEFAULT_ASSERTION_LIFETIME_SECS`] (240 s) the assertion carries
+/// `iat = now − 60`, `exp = now + 240` and no `nbf`, so a server whose clock is up to 60 s
+/// behind sees `iat` in its past and `exp` at most 300 s ahead, and one up to 60 s ahead (in
+/// fact up to 239 s) still sees it unexpired. A longer lifetime spends that margin: `iat` is
+/// backdated by `min(60, 300 − lifetime_secs)` seconds, so `exp − iat` never exceeds 300 s,
+/// and a server may run behind by at most `300 − lifetime_secs` seconds (none at 300 s). A
+/// server ahead by `lifetime_secs` or more sees the assertion expired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AssertionClaims<'a> {
-    /// The registered `client_id`; becomes both `iss` and `sub` (ASYM-06, ASYM-10).
+    /// The registered `client_id`; becomes both `iss` and `sub`.
     pub client_id: &'a str,
     /// The `aud` claim: the token endpoint URL, byte for byte the URL the request is POSTed to
-    /// (not the FHIR base, not the issuer; case B20).
+    /// (not the FHIR base, not the issuer).
     pub audience: &'a str,
-    /// Seconds from `now` to `exp`; 1..=[`MAX_ASSERTION_LIFETIME_SECS`].
+    /// Seconds from `now` to `exp`; 1..=[`MAX_ASSERTION_LIFETIME_SECS`]. Above 240 it reduces
+    /// the tolerated clock skew (see [Clock skew](Self#clock-skew)).
     pub lifetime_secs: u64,
-    /// Optional `jku` header: the registered JWKS URL (ASYM-09). Leave `None` when the JWKS was
-    /// registered by value or you are unsure.
+    /// Optional `jku` header: the registered JWKS URL (RFC 7515 §4.1.2). Leave `None` when the
+    /// JWKS was registered by value or you are unsure.
     pub jku: Option<&'a str>,
 }
 
@@ -162,7 +179,7 @@ struct Header<'a> {
     jku: Option<&'a str>,
 }
 
-/// The claims set (RFC 7523 §3; `iat` is optional there but widely expected).
+/// The claims set (RFC 7523 §3; `iat` is optional there but widely expected; no `nbf`).
 #[derive(serde::Serialize)]
 struct Claims<'a> {
     iss: &'a str,
@@ -173,18 +190,22 @@ struct Claims<'a> {
     jti: &'a str,
 }
 
-/// Mint a fresh, signed `client_assertion` (RFC 7523 §2.2; SMART ASYM-08..ASYM-10).
+/// Mint a fresh, signed `client_assertion` (RFC 7523 §2.2 and §3; IG "Client Authentication:
+/// Asymmetric", authentication JWT header and claims).
 ///
 /// - Header: `{"alg":…,"kid":…,"typ":"JWT"}`, plus `"jku"` when `claims.jku` is set.
-/// - Claims: `iss` = `sub` = `client_id`, `aud` = `claims.audience` verbatim,
-///   `exp` = `now + lifetime_secs`, `iat` = `now` (integer seconds), and
-///   `jti` = 32 bytes from `entropy`, base64url (256 bits; different on every call, B24).
+/// - Claims, times in integer seconds since the epoch: `iss` = `sub` = `client_id`, `aud` =
+///   `claims.audience` verbatim, `exp` = `now + lifetime_secs`,
+///   `iat` = `now − min(`[`ASSERTION_IAT_BACKDATE_SECS`]`, 300 − lifetime_secs)` (with the
+///   default lifetime: `iat = now − 60`, `exp = now + 240`), no `nbf`, and `jti` = 32 bytes
+///   from `entropy`, base64url (256 bits; different on every call). See
+///   [`AssertionClaims`](AssertionClaims#clock-skew) for the server clock skew this tolerates.
 ///
 /// Call it once per HTTP attempt: an assertion is single-use and servers reject a replayed
 /// `jti`.
 ///
 /// # Errors
-/// - [`Error::Config`] if `lifetime_secs` is 0 or above [`MAX_ASSERTION_LIFETIME_SECS`] (B20),
+/// - [`Error::Config`] if `lifetime_secs` is 0 or above [`MAX_ASSERTION_LIFETIME_SECS`],
 ///   `client_id` is empty, `audience` is not an absolute URL, `jku` is not an `https` (or
 ///   loopback `http`) URL, or the signer's `kid` is empty.
 /// - [`Error::Entropy`] if the `jti` cannot be drawn; whatever the signer returns otherwise.
@@ -225,9 +246,7 @@ pub fn client_assertion(
     }
     let kid = signer.key_id();
     if kid.is_empty() {
-        return Err(Error::Config(
-            "assertion signer has an empty `kid` (ASYM-09)".into(),
-        ));
+        return Err(Error::Config("assertion signer has an empty `kid`".into()));
     }
     let jti = random_base64url(entropy, JTI_BYTES)?;
     let header = Header {
@@ -241,7 +260,13 @@ pub fn client_assertion(
         sub: claims.client_id,
         aud: claims.audience,
         exp: now.plus_secs(claims.lifetime_secs).as_secs(),
-        iat: now.as_secs(),
+        // Backdated so that a server clock behind ours still sees `iat` in its past, while
+        // `exp − iat` stays within the 300 s limit.
+        iat: now
+            .minus_secs(
+                ASSERTION_IAT_BACKDATE_SECS.min(MAX_ASSERTION_LIFETIME_SECS - claims.lifetime_secs),
+            )
+            .as_secs(),
         jti: &jti,
     };
     let header_json = serde_json::to_vec(&header)
@@ -260,7 +285,8 @@ pub fn client_assertion(
 ///
 /// # Errors
 /// Whatever the signer returns, and [`Error::Key`] if an `ES384` signer returns anything but
-/// 96 bytes (e.g. a DER-encoded signature, case B22) or any signer returns an empty signature.
+/// 96 bytes (e.g. a DER-encoded signature; RFC 7518 §3.4) or any signer returns an empty
+/// signature.
 pub fn sign_compact(
     signer: &dyn AssertionSigner,
     header_json: &[u8],

@@ -33,6 +33,7 @@ use crate::flow::{Action, Flow};
 use crate::http::{HttpRequest, HttpResponse, check_url_security};
 use crate::request::{Outgoing, authenticated_post};
 use crate::retry::RetryPolicy;
+use crate::secret::AuthorizationHeader;
 use crate::source::{CachedToken, Engine, Fetcher, TokenSource};
 use crate::store::{LeaseConfig, StoreEvent, StoreResult, StoredToken};
 use crate::time::UnixTime;
@@ -70,6 +71,8 @@ pub struct BackendServicesConfig {
     /// Renew a cached token this many **seconds** before its expiry (default 30).
     pub clock_skew_secs: u64,
     /// Assertion lifetime in **seconds**: `exp = now + lifetime`; at most 300 (default 240).
+    /// Above 240 it narrows the server clock skew tolerated through a backdated `iat` (see
+    /// [`AssertionClaims`](crate::assertion::AssertionClaims#clock-skew)).
     pub assertion_lifetime_secs: u64,
     /// Optional `jku` header: the registered JWKS URL (ASYM-09).
     pub jku: Option<String>,
@@ -548,5 +551,9 @@ impl TokenSource for BackendServices {
 
     fn invalidate(&mut self) {
         self.engine.invalidate();
+    }
+
+    fn invalidate_if(&mut self, used: &AuthorizationHeader) -> bool {
+        self.engine.invalidate_if(used)
     }
 }

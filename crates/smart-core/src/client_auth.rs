@@ -125,8 +125,9 @@ pub enum ClientAuth {
         client_id: ClientId,
         /// Signs the assertions (a [`SigningKey`](crate::jwk::SigningKey) or a KMS/HSM plug-in).
         signer: Arc<dyn AssertionSigner>,
-        /// Assertion lifetime in seconds, 1..=300 (`exp = now + lifetime`); checked on each
-        /// [`apply`](ClientAuth::apply).
+        /// Assertion lifetime in seconds, 1..=300 (`exp = now + lifetime`, `iat` backdated as
+        /// described under [`AssertionClaims`](crate::assertion::AssertionClaims#clock-skew));
+        /// checked on each [`apply`](ClientAuth::apply).
         assertion_lifetime_secs: u64,
         /// Optional `jku` header: the registered JWKS URL (ASYM-09).
         jku: Option<String>,

@@ -55,7 +55,7 @@ pub fn id_token(data: &[u8]) {
 pub fn private_key(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     for key in [
-        crate::jwk::SigningKey::from_pem(&text, None),
+        crate::jwk::SigningKey::from_pem(&text),
         crate::jwk::SigningKey::from_jwk(&text),
     ]
     .into_iter()

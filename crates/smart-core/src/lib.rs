@@ -103,6 +103,7 @@ pub mod pkce;
 pub mod redact;
 pub mod refresh;
 mod request;
+pub mod resource;
 pub mod retry;
 pub mod scope;
 pub mod secret;

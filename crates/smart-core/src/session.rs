@@ -26,6 +26,7 @@ use crate::launch::AppConfig;
 use crate::refresh::refresh_outgoing;
 use crate::request::Outgoing;
 use crate::retry::RetryPolicy;
+use crate::secret::AuthorizationHeader;
 use crate::secret::IdToken;
 use crate::source::{CachedToken, Engine, Fetcher, TokenSource};
 use crate::store::{LeaseConfig, StoreEvent, StoreResult, StoredToken};
@@ -443,5 +444,9 @@ impl TokenSource for Session {
 
     fn invalidate(&mut self) {
         self.engine.invalidate();
+    }
+
+    fn invalidate_if(&mut self, used: &AuthorizationHeader) -> bool {
+        self.engine.invalidate_if(used)
     }
 }

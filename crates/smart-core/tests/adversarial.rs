@@ -728,7 +728,7 @@ fn private_key_garbage_is_typed_and_quotes_no_key_material() {
         "\u{feff}-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".into(),
     ];
     for pem in pem_cases {
-        let e = SigningKey::from_pem(&pem, None).unwrap_err();
+        let e = SigningKey::from_pem(&pem).unwrap_err();
         assert!(matches!(e, Error::Key(_)), "{e:?}");
         assert_error_clean(&e, SECRET, "from_pem");
         assert_error_clean(

@@ -200,7 +200,6 @@ fn ig_es384_key_signs_what_the_ig_public_key_verifies() {
         member(&public, "x"),
         member(&public, "y")
     ));
-    // RFC 6979: deterministic, so signing twice gives the same token.
     let again = sign_compact(
         &key,
         header.as_bytes(),
@@ -208,7 +207,18 @@ fn ig_es384_key_signs_what_the_ig_public_key_verifies() {
         &DeterministicEntropy::new(5),
     )
     .unwrap();
-    assert_eq!(jws, again);
+    if cfg!(feature = "aws-lc-rs") {
+        // AWS-LC draws a fresh nonce: a different signature that verifies just the same.
+        assert_ne!(jws, again);
+        assert!(ring_verify_es384(
+            &Jws::parse(&again),
+            member(&public, "x"),
+            member(&public, "y")
+        ));
+    } else {
+        // RFC 6979: deterministic, so signing twice gives the same token.
+        assert_eq!(jws, again);
+    }
 }
 
 #[test]
@@ -239,7 +249,10 @@ fn argo_example_assertions_verify_and_key_loads() {
 #[test]
 fn b20_claims_and_header_exact() {
     // B20 / ASYM-09 / ASYM-10: RSA 2048, kid "k1", RS384, now 1700000000.
-    let key = SigningKey::from_pem(RSA_2048_PEM, Some("k1")).unwrap();
+    let key = SigningKey::from_pem(RSA_2048_PEM)
+        .unwrap()
+        .with_kid("k1")
+        .unwrap();
     let claims = AssertionClaims::new("c-123", TOKEN_URL);
     assert_eq!(claims.lifetime_secs, DEFAULT_ASSERTION_LIFETIME_SECS);
     let jwt = client_assertion(&key, &claims, NOW, &DeterministicEntropy::new(0)).unwrap();
@@ -251,7 +264,8 @@ fn b20_claims_and_header_exact() {
     // `aud` is one JSON string, byte-identical to the token URL (not the FHIR base or issuer).
     assert_eq!(c["aud"], json!(TOKEN_URL));
     assert_eq!(c["exp"], json!(1_700_000_240u64));
-    assert_eq!(c["iat"], json!(1_700_000_000u64));
+    // B23: backdated a minute for servers whose clock runs behind.
+    assert_eq!(c["iat"], json!(1_699_999_940u64));
     assert!(c["exp"].as_u64().unwrap() - NOW.as_secs() <= MAX_ASSERTION_LIFETIME_SECS);
     // DeterministicEntropy(0) yields bytes 0,1,…,31 for the jti.
     assert_eq!(c["jti"], "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");
@@ -263,7 +277,10 @@ fn b20_claims_and_header_exact() {
 
 #[test]
 fn b20_lifetime_limits() {
-    let key = SigningKey::from_pem(EC_P384_PEM, Some("ec1")).unwrap();
+    let key = SigningKey::from_pem(EC_P384_PEM)
+        .unwrap()
+        .with_kid("ec1")
+        .unwrap();
     let e = DeterministicEntropy::new(0);
     let at = |secs| AssertionClaims {
         lifetime_secs: secs,
@@ -285,10 +302,121 @@ fn b20_lifetime_limits() {
     }
 }
 
+/// Case B23's strict verifier at server clock `s`: reject if `nbf > s`, `iat > s`, `exp <= s`,
+/// or `exp > s + 300`.
+fn strict_verifier(claims: &Value, s: u64) -> Result<(), String> {
+    let time = |name: &str| {
+        claims
+            .get(name)
+            .map(|v| v.as_u64().expect("integer seconds"))
+    };
+    let exp = time("exp").ok_or("no exp")?;
+    if time("nbf").is_some_and(|nbf| nbf > s) {
+        return Err(format!("nbf in the future at {s}"));
+    }
+    if time("iat").is_some_and(|iat| iat > s) {
+        return Err(format!("iat in the future at {s}"));
+    }
+    if exp <= s {
+        return Err(format!("expired at {s}"));
+    }
+    if exp > s + 300 {
+        return Err(format!("exp more than five minutes ahead at {s}"));
+    }
+    Ok(())
+}
+
+#[test]
+fn b23_assertion_accepted_by_strict_servers_a_minute_behind_or_ahead() {
+    const T: u64 = 1_700_000_000;
+    // The verifier is not vacuous: `iat = now` (the old behaviour) fails a server a minute
+    // behind, and so does `exp = now + 300`.
+    assert!(strict_verifier(&json!({"iat": T, "exp": T + 240}), T - 60).is_err());
+    assert!(strict_verifier(&json!({"iat": T - 60, "exp": T + 300}), T - 60).is_err());
+    assert!(strict_verifier(&json!({"nbf": T, "iat": T - 60, "exp": T + 240}), T - 60).is_err());
+    let es = SigningKey::from_pem(EC_P384_PEM).unwrap();
+    let rs = SigningKey::from_pem(RSA_2048_PEM).unwrap();
+    for key in [&es, &rs] {
+        let jwt = client_assertion(
+            key,
+            &AssertionClaims::new("c-123", TOKEN_URL),
+            UnixTime::from_secs(T),
+            &DeterministicEntropy::new(3),
+        )
+        .unwrap();
+        let parsed = Jws::parse(jwt.secret());
+        let c = parsed.claims_json();
+        assert_eq!(c["iat"], json!(T - 60), "{}", key.algorithm());
+        assert_eq!(c["exp"], json!(T + 240), "{}", key.algorithm());
+        assert!(c.get("nbf").is_none(), "no nbf");
+        for server in [T - 60, T, T + 60] {
+            strict_verifier(&c, server)
+                .unwrap_or_else(|e| panic!("{} at server clock {server}: {e}", key.algorithm()));
+        }
+        let jwk = key.public_jwk();
+        let verified = match key.algorithm() {
+            JwsAlgorithm::Es384 => ring_verify_es384(&parsed, member(&jwk, "x"), member(&jwk, "y")),
+            _ => ring_verify_rs384(&parsed, member(&jwk, "n"), member(&jwk, "e")),
+        };
+        assert!(verified, "{}", key.algorithm());
+    }
+}
+
+#[test]
+fn b23_longer_lifetimes_backdate_less_so_exp_minus_iat_stays_within_300() {
+    const T: u64 = 1_700_000_000;
+    let key = SigningKey::from_pem(EC_P384_PEM).unwrap();
+    // (lifetime, expected iat, furthest server lag still accepted)
+    for (lifetime, iat, lag) in [
+        (1, T - 60, 60),
+        (60, T - 60, 60),
+        (240, T - 60, 60),
+        (250, T - 50, 50),
+        (299, T - 1, 1),
+        (300, T, 0),
+    ] {
+        let claims = AssertionClaims {
+            lifetime_secs: lifetime,
+            ..AssertionClaims::new("c-123", TOKEN_URL)
+        };
+        let jwt = client_assertion(
+            &key,
+            &claims,
+            UnixTime::from_secs(T),
+            &DeterministicEntropy::new(0),
+        )
+        .unwrap();
+        let c = Jws::parse(jwt.secret()).claims_json();
+        assert_eq!(c["iat"], json!(iat), "lifetime {lifetime}");
+        assert_eq!(c["exp"], json!(T + lifetime), "lifetime {lifetime}");
+        assert!(T + lifetime - iat <= MAX_ASSERTION_LIFETIME_SECS);
+        strict_verifier(&c, T - lag).unwrap_or_else(|e| panic!("lifetime {lifetime}: {e}"));
+        assert!(
+            strict_verifier(&c, T - lag - 1).is_err(),
+            "lifetime {lifetime}: a server {} s behind",
+            lag + 1
+        );
+        // A server ahead by less than the lifetime still accepts it.
+        strict_verifier(&c, T + lifetime - 1).unwrap();
+    }
+    // Near the epoch `iat` saturates at 0 instead of wrapping.
+    let jwt = client_assertion(
+        &key,
+        &AssertionClaims::new("c-123", TOKEN_URL),
+        UnixTime::from_secs(10),
+        &DeterministicEntropy::new(0),
+    )
+    .unwrap();
+    assert_eq!(Jws::parse(jwt.secret()).claims_json()["iat"], json!(0));
+}
+
 #[test]
 fn jku_only_when_configured() {
     // ASYM-09: `jku` is optional and, when set, is the registered JWKS URL.
-    let key = SigningKey::from_pem(EC_P384_PEM, Some("ec1")).unwrap();
+    let key = SigningKey::from_pem(EC_P384_PEM)
+        .unwrap()
+        .with_kid("ec1")
+        .unwrap();
     let e = DeterministicEntropy::new(0);
     let plain = client_assertion(&key, &AssertionClaims::new("c-123", TOKEN_URL), NOW, &e).unwrap();
     assert!(
@@ -311,7 +439,10 @@ fn jku_only_when_configured() {
 #[test]
 fn b22_es384_signature_is_96_bytes_raw_and_verifies_independently() {
     // B22: raw R||S (not DER), checked by ring against the public point OpenSSL derived.
-    let key = SigningKey::from_pem(EC_P384_PEM, Some("ec1")).unwrap();
+    let key = SigningKey::from_pem(EC_P384_PEM)
+        .unwrap()
+        .with_kid("ec1")
+        .unwrap();
     let jwt = client_assertion(
         &key,
         &AssertionClaims::new("c-123", TOKEN_URL),
@@ -335,7 +466,10 @@ fn b22_es384_signature_is_96_bytes_raw_and_verifies_independently() {
 
 #[test]
 fn b22_rs384_signature_is_256_bytes_and_verifies_independently() {
-    let key = SigningKey::from_pem(RSA_2048_PEM, Some("k1")).unwrap();
+    let key = SigningKey::from_pem(RSA_2048_PEM)
+        .unwrap()
+        .with_kid("k1")
+        .unwrap();
     let jwt = client_assertion(
         &key,
         &AssertionClaims::new("c-123", TOKEN_URL),
@@ -445,7 +579,7 @@ impl AssertionSigner for Remote {
 
 #[test]
 fn custom_signer_plugs_in() {
-    let signer = Remote(SigningKey::from_pem(EC_P384_PEM, None).unwrap());
+    let signer = Remote(SigningKey::from_pem(EC_P384_PEM).unwrap());
     let jwt = client_assertion(
         &signer,
         &AssertionClaims::new("c-123", TOKEN_URL),

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rsa::pkcs8::DecodePrivateKey as _;
-use rsa::rand_core::{CryptoRng, RngCore};
+use rsa::rand_core::{TryCryptoRng, TryRng};
 use rsa::signature::{SignatureEncoding as _, Signer as _};
 use rsa::traits::PublicKeyParts as _;
 use serde_json::{Value, json};
@@ -45,18 +45,19 @@ struct SeededRng {
     counter: u64,
 }
 
-impl RngCore for SeededRng {
-    fn next_u32(&mut self) -> u32 {
+impl TryRng for SeededRng {
+    type Error = std::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
         let mut b = [0; 4];
-        self.fill_bytes(&mut b);
-        u32::from_le_bytes(b)
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
     }
-    fn next_u64(&mut self) -> u64 {
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
         let mut b = [0; 8];
-        self.fill_bytes(&mut b);
-        u64::from_le_bytes(b)
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
     }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), Self::Error> {
         for chunk in dest.chunks_mut(32) {
             let mut h = Sha256::new();
             h.update(self.seed.to_le_bytes());
@@ -64,32 +65,29 @@ impl RngCore for SeededRng {
             self.counter += 1;
             chunk.copy_from_slice(&h.finalize()[..chunk.len()]);
         }
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rsa::rand_core::Error> {
-        self.fill_bytes(dest);
         Ok(())
     }
 }
-impl CryptoRng for SeededRng {}
+impl TryCryptoRng for SeededRng {}
 
 #[derive(Clone)]
 enum Key {
-    Rsa(Box<rsa::RsaPrivateKey>),
+    Rsa(Box<rsa::PrivateKey>),
     P256(p256::ecdsa::SigningKey),
     P384(p384::ecdsa::SigningKey),
 }
 
 fn rsa_fixture() -> Key {
     Key::Rsa(Box::new(
-        rsa::RsaPrivateKey::from_pkcs8_pem(RSA_2048_PEM).unwrap(),
+        rsa::PrivateKey::from_pkcs8_pem(RSA_2048_PEM).unwrap(),
     ))
 }
 
 fn rsa_generated() -> Key {
     use std::sync::OnceLock;
-    static KEY: OnceLock<rsa::RsaPrivateKey> = OnceLock::new();
+    static KEY: OnceLock<rsa::PrivateKey> = OnceLock::new();
     let k = KEY.get_or_init(|| {
-        rsa::RsaPrivateKey::new(
+        rsa::PrivateKey::new(
             &mut SeededRng {
                 seed: 42,
                 counter: 0,
@@ -138,14 +136,14 @@ impl Key {
     fn jwk(&self, kid: Option<&str>, alg: Option<&str>) -> Value {
         let mut v = match self {
             Self::Rsa(k) => {
-                json!({"kty": "RSA", "n": b64(&k.n().to_bytes_be()), "e": b64(&k.e().to_bytes_be())})
+                json!({"kty": "RSA", "n": b64(&k.n_bytes()), "e": b64(&k.e_bytes())})
             }
             Self::P256(k) => {
-                let p = k.verifying_key().to_encoded_point(false);
+                let p = k.verifying_key().to_sec1_point(false);
                 json!({"kty": "EC", "crv": "P-256", "x": b64(p.x().unwrap()), "y": b64(p.y().unwrap())})
             }
             Self::P384(k) => {
-                let p = k.verifying_key().to_encoded_point(false);
+                let p = k.verifying_key().to_sec1_point(false);
                 json!({"kty": "EC", "crv": "P-384", "x": b64(p.x().unwrap()), "y": b64(p.y().unwrap())})
             }
         };
@@ -518,8 +516,7 @@ fn alg_must_fit_the_key() {
 
     // A 1024-bit RSA key is refused (RFC 7518 §3.3).
     let small =
-        rsa::RsaPrivateKey::from_pkcs8_pem(include_str!("fixtures/keys/rsa-1024-pkcs8.pem"))
-            .unwrap();
+        rsa::PrivateKey::from_pkcs8_pem(include_str!("fixtures/keys/rsa-1024-pkcs8.pem")).unwrap();
     let small = Key::Rsa(Box::new(small));
     let t = token(&small, "RS256", Some("k"), &claims());
     let (_, reason) = mismatch(&t, small.jwk(Some("k"), None));

@@ -85,7 +85,7 @@ fn assert_no_leak(text: &str, source: &str) {
 
 /// `from_pem` must fail with `Error::Key` whose message contains `needle` and leaks nothing.
 fn pem_err(pem: &str, needle: &str) {
-    let err = SigningKey::from_pem(pem, None).unwrap_err();
+    let err = SigningKey::from_pem(pem).unwrap_err();
     let Error::Key(k) = &err else {
         panic!("expected Error::Key, got {err:?}")
     };
@@ -114,7 +114,7 @@ fn jwk_err(jwk: &str, needle: &str) {
 
 #[test]
 fn pkcs8_ec_p384_loads_with_openssl_public_point_and_thumbprint_kid() {
-    let key = SigningKey::from_pem(EC_P384_PKCS8, None).unwrap();
+    let key = SigningKey::from_pem(EC_P384_PKCS8).unwrap();
     assert_eq!(key.algorithm(), JwsAlgorithm::Es384);
     let jwk = key.public_jwk();
     assert_eq!(jwk["x"], EC_P384_X);
@@ -129,10 +129,13 @@ fn pkcs8_ec_p384_loads_with_openssl_public_point_and_thumbprint_kid() {
 
 #[test]
 fn sec1_ec_p384_loads_same_key() {
-    let key = SigningKey::from_pem(EC_P384_SEC1, None).unwrap();
+    let key = SigningKey::from_pem(EC_P384_SEC1).unwrap();
     assert_eq!(key.thumbprint(), EC_P384_THUMBPRINT);
     // `openssl ecparam -genkey` output: EC PARAMETERS block first, then the key.
-    let other = SigningKey::from_pem(EC_P384_SEC1_WITH_PARAMS, Some("ec2")).unwrap();
+    let other = SigningKey::from_pem(EC_P384_SEC1_WITH_PARAMS)
+        .unwrap()
+        .with_kid("ec2")
+        .unwrap();
     assert_eq!(other.algorithm(), JwsAlgorithm::Es384);
     assert_eq!(other.kid(), "ec2");
 }
@@ -140,7 +143,7 @@ fn sec1_ec_p384_loads_same_key() {
 #[test]
 fn pkcs8_and_pkcs1_rsa_load_same_key() {
     for pem in [RSA_2048_PKCS8, RSA_2048_PKCS1] {
-        let key = SigningKey::from_pem(pem, Some("k1")).unwrap();
+        let key = SigningKey::from_pem(pem).unwrap().with_kid("k1").unwrap();
         assert_eq!(key.algorithm(), JwsAlgorithm::Rs384);
         assert_eq!(key.kid(), "k1");
         assert_eq!(key.public_jwk()["n"], RSA_2048_N);
@@ -153,12 +156,12 @@ fn pkcs8_and_pkcs1_rsa_load_same_key() {
 fn crlf_and_key_next_to_certificate_load() {
     let crlf = EC_P384_PKCS8.replace('\n', "\r\n");
     assert_eq!(
-        SigningKey::from_pem(&crlf, None).unwrap().thumbprint(),
+        SigningKey::from_pem(&crlf).unwrap().thumbprint(),
         EC_P384_THUMBPRINT
     );
     let bundle = format!("{EC_P384_CERT}{EC_P384_PKCS8}");
     assert_eq!(
-        SigningKey::from_pem(&bundle, None).unwrap().thumbprint(),
+        SigningKey::from_pem(&bundle).unwrap().thumbprint(),
         EC_P384_THUMBPRINT
     );
 }
@@ -209,13 +212,13 @@ fn bad_pem_inputs_are_clear_key_errors() {
     let mid = bytes.len() / 2;
     bytes[mid] = if bytes[mid] == b'A' { b'B' } else { b'A' };
     let corrupted = String::from_utf8(bytes).unwrap();
-    let _ = SigningKey::from_pem(&corrupted, None);
+    let _ = SigningKey::from_pem(&corrupted);
 }
 
 #[test]
 fn empty_kid_is_a_config_error() {
     assert!(matches!(
-        SigningKey::from_pem(EC_P384_PKCS8, Some("")),
+        SigningKey::from_pem(EC_P384_PKCS8).unwrap().with_kid(""),
         Err(Error::Config(_))
     ));
 }
@@ -249,12 +252,18 @@ fn single_private_jwk_and_prime_recovery() {
     for m in ["p", "q", "dp", "dq", "qi", "kid"] {
         bare.remove(m);
     }
-    let key = SigningKey::from_jwk(&Value::Object(bare).to_string()).unwrap();
-    assert_eq!(
-        key.kid(),
-        IG_RS384_THUMBPRINT,
-        "no kid in the JWK → thumbprint"
-    );
+    let bare = Value::Object(bare).to_string();
+    if cfg!(feature = "rsa") {
+        let key = SigningKey::from_jwk(&bare).unwrap();
+        assert_eq!(
+            key.kid(),
+            IG_RS384_THUMBPRINT,
+            "no kid in the JWK → thumbprint"
+        );
+    } else {
+        // Recovering the primes is RSA arithmetic only the `rsa` crate offers here.
+        jwk_err(&bare, "`rsa` feature");
+    }
 }
 
 #[test]
@@ -306,7 +315,10 @@ fn bad_jwk_inputs_are_clear_key_errors() {
 #[test]
 fn public_jwk_has_only_public_members() {
     // ASYM-04: kty + kid + bare public members; d, p, q, dp, dq, qi never published.
-    let es = SigningKey::from_pem(EC_P384_PKCS8, Some("ec1")).unwrap();
+    let es = SigningKey::from_pem(EC_P384_PKCS8)
+        .unwrap()
+        .with_kid("ec1")
+        .unwrap();
     let jwk = es.public_jwk();
     let mut names: Vec<&String> = jwk.as_object().unwrap().keys().collect();
     names.sort();
@@ -345,7 +357,10 @@ fn debug_never_shows_key_material() {
             IG_RS384_PRIVATE,
         ),
         (
-            SigningKey::from_pem(EC_P384_PKCS8, Some("ec1")).unwrap(),
+            SigningKey::from_pem(EC_P384_PKCS8)
+                .unwrap()
+                .with_kid("ec1")
+                .unwrap(),
             EC_P384_PKCS8,
         ),
     ] {
@@ -367,17 +382,17 @@ fn debug_never_shows_key_material() {
 fn pkcs8_pem_export_round_trips() {
     for key in [
         SigningKey::from_jwk(IG_ES384_PRIVATE).unwrap(),
-        SigningKey::from_pem(RSA_2048_PKCS1, None).unwrap(),
+        SigningKey::from_pem(RSA_2048_PKCS1).unwrap(),
     ] {
         let pem: PrivateKeyPem = key.to_pkcs8_pem().unwrap();
         assert!(pem.secret().starts_with("-----BEGIN PRIVATE KEY-----\n"));
         assert_eq!(format!("{pem:?}"), "PrivateKeyPem([redacted])");
-        let back = SigningKey::from_pem(pem.secret(), None).unwrap();
+        let back = SigningKey::from_pem(pem.secret()).unwrap();
         assert_eq!(back.thumbprint(), key.thumbprint());
         assert_eq!(back.algorithm(), key.algorithm());
     }
     // The same type is reachable where the other secret wrappers live.
-    let _: &smart_core::secret::PrivateKeyPem = &SigningKey::from_pem(EC_P384_PKCS8, None)
+    let _: &smart_core::secret::PrivateKeyPem = &SigningKey::from_pem(EC_P384_PKCS8)
         .unwrap()
         .to_pkcs8_pem()
         .unwrap();
@@ -412,7 +427,7 @@ fn generate_draws_only_from_injected_entropy() {
 
 #[test]
 fn with_kid_renames() {
-    let key = SigningKey::from_pem(EC_P384_PKCS8, None)
+    let key = SigningKey::from_pem(EC_P384_PKCS8)
         .unwrap()
         .with_kid("2026-11")
         .unwrap();

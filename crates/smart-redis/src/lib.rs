@@ -34,3 +34,8 @@
 mod store;
 
 pub use store::RedisTokenStore;
+
+/// The guide page "Sharing tokens across processes", its examples compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/sharing-tokens.md")]
+struct SharingTokensGuide;

@@ -70,7 +70,7 @@ fn backend_config(client_id: &str, key: SigningKey) -> BackendServicesConfig {
 #[test]
 #[ignore = "child process of eight_processes_times_a_hundred_tasks_mint_exactly_one_token"]
 fn child_fleet_tasks() {
-    let key = SigningKey::from_pem(&env("FLEET_KEY_PEM"), None).unwrap();
+    let key = SigningKey::from_pem(&env("FLEET_KEY_PEM")).unwrap();
     let store = RedisTokenStore::open(&env("FLEET_REDIS"))
         .unwrap()
         .with_prefix(env("FLEET_PREFIX"));

@@ -17,15 +17,16 @@ use smart_core::discovery::SmartConfiguration;
 use smart_core::entropy::SystemEntropy;
 use smart_core::jwk::SigningKey;
 use smart_reqwest::BackendServicesAuth;
-use smart_testkit::mock::{Behaviour, response, serve};
+use smart_testkit::hostile::{HostileServer, Response};
 
 const TASKS: usize = 8;
 
-/// A loopback token endpoint answering every request with a one-hour token.
-fn token_server() -> String {
-    let json = r#"{"access_token":"x","token_type":"bearer","expires_in":3600}"#;
-    let (addr, _requests) = serve(Behaviour::Answer(response("200 OK", &[], json)));
-    format!("http://{addr}/token")
+/// A loopback token endpoint answering every request with a one-hour token (it stops when
+/// dropped: keep it for the whole benchmark).
+fn token_server() -> HostileServer {
+    let server = HostileServer::start();
+    server.route("POST", "/token", Response::token("x", 3600));
+    server
 }
 
 fn authorization(c: &mut Criterion) {
@@ -34,7 +35,8 @@ fn authorization(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let key = SigningKey::generate(JwsAlgorithm::Es384, None, &SystemEntropy).expect("key");
-    let token_url = url::Url::parse(&token_server()).expect("url");
+    let server = token_server();
+    let token_url = url::Url::parse(&server.url_for("/token")).expect("url");
     let config =
         BackendServicesConfig::new(ClientId::new("bench"), "system/Patient.rs", Arc::new(key))
             .with_smart_configuration(SmartConfiguration::new(token_url));

@@ -70,7 +70,7 @@ impl Settings {
 async fn run(s: &Settings) -> Result<(u16, String), Box<dyn std::error::Error>> {
     let pem = std::fs::read_to_string(&s.key_file)
         .map_err(|e| format!("cannot read SMART_KEY_FILE {}: {e}", s.key_file))?;
-    let key = SigningKey::from_pem(&pem, None)?;
+    let key = SigningKey::from_pem(&pem)?;
     let fhir_base = FhirBaseUrl::new(&s.fhir_base)?;
     let config = BackendServicesConfig::new(ClientId::new(&s.client_id), &s.scope, Arc::new(key))
         .with_fhir_base(fhir_base.clone());
@@ -93,7 +93,7 @@ async fn run(s: &Settings) -> Result<(u16, String), Box<dyn std::error::Error>> 
         let response = http.send(request).await?;
         if response.status == 401 && !retried {
             println!("GET {url} -> 401; on_unauthorized() and retry once");
-            auth.on_unauthorized().await?;
+            auth.on_unauthorized()?;
             retried = true;
             continue;
         }

@@ -56,13 +56,10 @@ async fn run(launch_url: &str) -> Result<(), Box<dyn std::error::Error>> {
     std::io::stdin().lock().read_line(&mut callback)?;
     let client =
         smart_reqwest::complete_launch(&http, &app, request.pending, callback.trim()).await?;
-    println!("patient: {:?}", client.patient_id().await);
-    println!("encounter: {:?}", client.encounter_id().await);
-    println!(
-        "fhirUser: {:?}",
-        client.fhir_user().await.map(|u| u.to_string())
-    );
-    println!("granted scope: {:?}", client.scope().await);
+    println!("patient: {:?}", client.patient_id());
+    println!("encounter: {:?}", client.encounter_id());
+    println!("fhirUser: {:?}", client.fhir_user().map(|u| u.to_string()));
+    println!("granted scope: {:?}", client.scope());
     Ok(())
 }
 

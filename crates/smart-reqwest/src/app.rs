@@ -11,6 +11,7 @@ use smart_core::launch::{
 use smart_core::oidc::VerifyIdToken;
 use smart_core::secret::{AccessToken, AuthorizationHeader, IdToken, RefreshToken};
 use smart_core::session::Session;
+use smart_core::source::TokenSource as _;
 use smart_core::store::{InMemoryTokenStore, StoredToken};
 use smart_core::token::TokenResponse;
 use smart_core::{CachedToken, Error, FhirBaseUrl};
@@ -211,8 +212,8 @@ impl SmartClientBuilder {
         }
         let client = SmartClient { source };
         if persist_now {
-            // Store the new session now (the first poll's store step).
-            client.source.run().await?;
+            // Store the new session now (the first poll's store step), in this task.
+            client.source.run_now().await?;
         }
         Ok(client)
     }
@@ -302,7 +303,7 @@ impl SmartClient {
     pub async fn refresh(&self, scope: Option<&str>) -> Result<Arc<CachedToken>, Error> {
         self.source
             .with(|s| s.request_refresh(scope.map(str::to_owned)));
-        self.source.run().await
+        self.source.run_now().await
     }
 
     /// The FHIR server answered 401: stop using the access token; the next call refreshes
@@ -312,6 +313,17 @@ impl SmartClient {
     /// None today; the `Result` matches the Backend Services source.
     pub fn on_unauthorized(&self) -> Result<(), Error> {
         self.source.with(Session::invalidate);
+        Ok(())
+    }
+
+    /// The FHIR server answered 401 to a request sent with `used`: if that is still the
+    /// current token it is never used again (the next call refreshes); a token refreshed since
+    /// is kept.
+    ///
+    /// # Errors
+    /// None today; the `Result` matches the Backend Services source.
+    pub fn on_rejected(&self, used: &AuthorizationHeader) -> Result<(), Error> {
+        self.source.with(|s| s.invalidate_if(used));
         Ok(())
     }
 

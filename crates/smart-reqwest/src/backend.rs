@@ -3,6 +3,7 @@ use std::sync::Arc;
 use smart_core::backend::{BackendServices, BackendServicesConfig};
 use smart_core::entropy::{Entropy, default_entropy};
 use smart_core::secret::{AccessToken, AuthorizationHeader};
+use smart_core::source::TokenSource as _;
 use smart_core::{CachedToken, Error};
 
 use crate::HttpClient;
@@ -18,7 +19,7 @@ use smart_core::store::AsyncTokenStore;
 ///   token while every caller keeps the still-valid one.
 /// - Failures are retried and backed off as `smart_core::retry` describes: during a backoff
 ///   callers get the last error at once, without a request, unless a valid token is cached.
-/// - With [`with_store`](Self::with_store) tokens persist in a [`TokenStore`] keyed by
+/// - With [`with_store`](Self::with_store) tokens persist in an [`AsyncTokenStore`] keyed by
 ///   (token endpoint, `client_id`, scope); a store that coordinates processes (e.g. Redis)
 ///   makes processes take turns, so a fleet mints one token per expiry.
 #[derive(Debug)]
@@ -115,6 +116,17 @@ impl BackendServicesAuth {
     /// None today; the `Result` is kept for stores that act at once.
     pub fn on_unauthorized(&self) -> Result<(), Error> {
         self.source.with(BackendServices::invalidate);
+        Ok(())
+    }
+
+    /// The FHIR server answered 401 to a request sent with `used`: if that is still the
+    /// current token, it is never used again (as [`on_unauthorized`](Self::on_unauthorized));
+    /// a token fetched since is kept. Many callers may report the same rejection.
+    ///
+    /// # Errors
+    /// None today; the `Result` is kept for stores that act at once.
+    pub fn on_rejected(&self, used: &AuthorizationHeader) -> Result<(), Error> {
+        self.source.with(|s| s.invalidate_if(used));
         Ok(())
     }
 }

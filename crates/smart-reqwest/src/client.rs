@@ -8,12 +8,35 @@ use smart_core::{Error, HttpRequest, HttpResponse, Method, UnixTime};
 const DEFAULT_TIMEOUT_SECS: u64 = 30;
 
 /// Builder for [`HttpClient`].
-#[derive(Debug, Clone)]
+///
+/// TLS: with the default `rustls` feature the client trusts the operating system's
+/// certificate store; with the `webpki-roots` feature it trusts Mozilla's root certificates
+/// (bundled) instead, for containers without a store; with `native-tls` it uses the
+/// platform's TLS library. For a private CA, trust exactly its certificates with
+/// [`root_certificates_pem`](Self::root_certificates_pem); for mutual TLS, present a client
+/// certificate with [`client_identity_pem`](Self::client_identity_pem). Or start from your
+/// own `reqwest::ClientBuilder` ([`reqwest_builder`](Self::reqwest_builder)).
 #[must_use]
 pub struct HttpClientBuilder {
     timeout: Duration,
     allow_insecure_http: bool,
     max_body_bytes: usize,
+    roots_pem: Option<Vec<u8>>,
+    identity_pem: Option<zeroize::Zeroizing<Vec<u8>>>,
+    reqwest: Option<reqwest::ClientBuilder>,
+}
+
+impl std::fmt::Debug for HttpClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClientBuilder")
+            .field("timeout", &self.timeout)
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("custom_roots", &self.roots_pem.is_some())
+            .field("client_identity", &self.identity_pem.is_some())
+            .field("own_builder", &self.reqwest.is_some())
+            .finish()
+    }
 }
 
 impl Default for HttpClientBuilder {
@@ -22,18 +45,26 @@ impl Default for HttpClientBuilder {
             timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
             allow_insecure_http: false,
             max_body_bytes: MAX_RESPONSE_BYTES,
+            roots_pem: None,
+            identity_pem: None,
+            reqwest: None,
         }
     }
 }
 
+fn tls_error(message: impl Into<String>) -> Error {
+    Error::Transport(TransportError::new("", TransportErrorKind::Tls, message))
+}
+
 impl HttpClientBuilder {
-    /// Whole-request timeout. Default 30 s.
+    /// Whole-request timeout (connect, send, receive). Default 30 s.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    /// Permit plain `http://` to non-loopback hosts. Off by default.
+    /// Permit plain `http://` to non-loopback hosts. Off by default: tokens and assertions
+    /// would cross the network in clear text.
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
         self.allow_insecure_http = allow;
         self
@@ -45,22 +76,74 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Trust exactly the certificates in `pem` (one or more `CERTIFICATE` blocks) as root
+    /// CAs, instead of the default roots: for servers behind a private CA.
+    pub fn root_certificates_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.roots_pem = Some(pem.as_ref().to_vec());
+        self
+    }
+
+    /// Present this client certificate (mutual TLS): `cert_chain_pem` holds the certificate
+    /// and its intermediates, `private_key_pem` its key (PKCS#8, PKCS#1 or SEC1 PEM).
+    pub fn client_identity_pem(
+        mut self,
+        cert_chain_pem: impl AsRef<[u8]>,
+        private_key_pem: impl AsRef<[u8]>,
+    ) -> Self {
+        let mut pem = cert_chain_pem.as_ref().to_vec();
+        pem.push(b'\n');
+        pem.extend_from_slice(private_key_pem.as_ref());
+        self.identity_pem = Some(zeroize::Zeroizing::new(pem));
+        self
+    }
+
+    /// Start from your own `reqwest::ClientBuilder` (its proxy, TLS, pool and DNS settings).
+    /// The driver sets what it needs on it: no redirects (`redirect::Policy::none()`), the
+    /// timeout, the user agent; and it still refuses plain `http://` except to loopback and
+    /// caps bodies. This builder's TLS options apply on top of yours.
+    pub fn reqwest_builder(mut self, builder: reqwest::ClientBuilder) -> Self {
+        self.reqwest = Some(builder);
+        self
+    }
+
     /// Build the client.
     ///
     /// # Errors
-    /// [`Error::Transport`] if the TLS backend cannot be initialised.
+    /// [`Error::Transport`] (kind `Tls`) for unreadable root certificates or client identity,
+    /// or when the TLS backend cannot be initialised.
     pub fn build(self) -> Result<HttpClient, Error> {
-        let client = reqwest::Client::builder()
+        let mut builder = self
+            .reqwest
+            .unwrap_or_default()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(self.timeout)
             .connect_timeout(self.timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("smart-reqwest/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                Error::Transport(
-                    TransportError::new("", TransportErrorKind::Tls, e.to_string()).with_source(e),
-                )
-            })?;
+            .user_agent(concat!("smart-reqwest/", env!("CARGO_PKG_VERSION")));
+        #[cfg(feature = "webpki-roots")]
+        if self.roots_pem.is_none() {
+            let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                .iter()
+                .filter_map(|c| reqwest::Certificate::from_der(c.as_ref()).ok());
+            builder = builder.tls_certs_only(roots);
+        }
+        if let Some(pem) = &self.roots_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| tls_error(format!("root certificates: {e}")))?;
+            if certs.is_empty() {
+                return Err(tls_error("root certificates: no CERTIFICATE block"));
+            }
+            builder = builder.tls_certs_only(certs);
+        }
+        if let Some(pem) = &self.identity_pem {
+            let id = reqwest::Identity::from_pem(pem)
+                .map_err(|_| tls_error("client certificate: not a certificate chain and key"))?;
+            builder = builder.identity(id);
+        }
+        let client = builder.build().map_err(|e| {
+            Error::Transport(
+                TransportError::new("", TransportErrorKind::Tls, e.to_string()).with_source(e),
+            )
+        })?;
         Ok(HttpClient {
             client,
             allow_insecure_http: self.allow_insecure_http,
@@ -105,12 +188,24 @@ impl HttpClient {
         check_url_security(&request.url, self.allow_insecure_http)
     }
 
-    /// Send one request and return the response, whatever its status.
+    /// Send one request and return the response, whatever its status: what the driver loop
+    /// does for every [`Action::Send`](smart_core::Action::Send), for your own use (e.g.
+    /// the FHIR request a token authorizes). No redirect is followed.
     ///
     /// # Errors
-    /// [`TransportError`] (timeout, connect, TLS, body too large, other) with the `reqwest`
+    /// [`Error::InsecureUrl`] for plain `http://` to a non-loopback host (unless allowed);
+    /// [`Error::Transport`] (timeout, connect, TLS, body too large, other) with the driver's
     /// error as its source.
-    pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+    pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, Error> {
+        self.check(&request)?;
+        self.exchange(request).await.map_err(Error::Transport)
+    }
+
+    /// Send without the URL check (the loop checks first).
+    pub(crate) async fn exchange(
+        &self,
+        request: HttpRequest,
+    ) -> Result<HttpResponse, TransportError> {
         let url = request.url.to_string();
         let method = match request.method {
             Method::Post => reqwest::Method::POST,
@@ -124,6 +219,14 @@ impl HttpClient {
             builder = builder.body(request.body);
         }
         let mut response = builder.send().await.map_err(|e| transport_error(&url, e))?;
+        if response.url().as_str() != url {
+            // Only a client built to follow redirects gets here: refuse what it fetched.
+            return Err(TransportError::new(
+                &url,
+                TransportErrorKind::Other,
+                "the HTTP client followed a redirect; build it with redirect::Policy::none()",
+            ));
+        }
         let status = response.status().as_u16();
         let headers = response
             .headers()

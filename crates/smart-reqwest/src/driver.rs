@@ -110,7 +110,7 @@ pub(crate) async fn drive<F: Flow>(
                     shared,
                     armed: true,
                 };
-                let result = http.send(request).await;
+                let result = http.exchange(request).await;
                 holding.armed = false;
                 let reported = {
                     let mut flow = shared.lock();

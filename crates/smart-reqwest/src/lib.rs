@@ -11,7 +11,7 @@
 //!   when the FHIR server answers 401.
 //!
 //! The client never follows redirects, times out after 30 s by default, caps response bodies
-//! at [`MAX_RESPONSE_BYTES`](smart_core::flow::MAX_RESPONSE_BYTES), hands 4xx/5xx answers to
+//! at [`MAX_RESPONSE_BYTES`](smart_core::http::MAX_RESPONSE_BYTES), hands 4xx/5xx answers to
 //! the state machine (so OAuth error bodies become typed errors), and refuses plain `http://`
 //! except to loopback hosts unless [`HttpClientBuilder::allow_insecure_http`] is set.
 //!
@@ -23,7 +23,7 @@
 //! use smart_reqwest::BackendServicesAuth;
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let key = SigningKey::from_pem(&std::fs::read_to_string("key.pem")?, None)?;
+//! let key = SigningKey::from_pem(&std::fs::read_to_string("key.pem")?)?;
 //! let config = BackendServicesConfig::new(ClientId::new("my-client"), "system/Patient.rs", Arc::new(key))
 //!     .with_fhir_base(FhirBaseUrl::new("https://ehr.example.org/fhir")?);
 //! let auth = Arc::new(BackendServicesAuth::new(config)?);
@@ -38,6 +38,7 @@ mod app;
 mod backend;
 mod client;
 mod driver;
+pub mod middleware;
 mod source;
 mod store;
 

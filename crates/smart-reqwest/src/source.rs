@@ -16,6 +16,9 @@ use smart_core::store::AsyncTokenStore;
 /// Called with each store event (a failure the source works around, an ignored entry).
 pub type StoreEventHook = Arc<dyn Fn(&StoreEvent) + Send + Sync>;
 
+/// Called with the source after each new token set (the rotation hook, adapted).
+pub(crate) type NewTokenHook<S> = Box<dyn Fn(&S) + Send + Sync>;
+
 /// A token source plus its cache, client, store and hooks.
 pub(crate) struct Inner<S> {
     pub(crate) shared: Shared<S>,
@@ -23,7 +26,7 @@ pub(crate) struct Inner<S> {
     pub(crate) http: HttpClient,
     pub(crate) store: Option<Arc<dyn AsyncTokenStore>>,
     pub(crate) on_store_event: Option<StoreEventHook>,
-    pub(crate) on_new_token: Option<Box<dyn Fn(&S) + Send + Sync>>,
+    pub(crate) on_new_token: Option<NewTokenHook<S>>,
 }
 
 /// Shared handle to [`Inner`] (the background renewal task holds a clone).
@@ -48,10 +51,10 @@ impl<S: TokenSource + Send + 'static> Inner<S> {
                 hook(&event);
             }
         }
-        if s.take_new_token() {
-            if let Some(hook) = &self.on_new_token {
-                hook(s);
-            }
+        if s.take_new_token()
+            && let Some(hook) = &self.on_new_token
+        {
+            hook(s);
         }
     }
 
@@ -125,6 +128,17 @@ impl<S: TokenSource + Send + 'static> SourceHandle<S> {
     /// is still valid, the renewal runs in a background task and the valid token is returned
     /// at once.
     pub(crate) async fn run(&self) -> Result<Arc<CachedToken>, Error> {
+        self.run_with(true).await
+    }
+
+    /// Run the driver loop in this task until any flight this call claims is over, and
+    /// return its result: for an explicit refresh, whose caller wants the new token, and for
+    /// the first store write of a new client, which must be done before the client is used.
+    pub(crate) async fn run_now(&self) -> Result<Arc<CachedToken>, Error> {
+        self.run_with(false).await
+    }
+
+    async fn run_with(&self, background: bool) -> Result<Arc<CachedToken>, Error> {
         let (first, valid) = {
             let mut s = self.inner.shared.lock();
             let first = s.poll(now())?;
@@ -134,7 +148,7 @@ impl<S: TokenSource + Send + 'static> SourceHandle<S> {
         match first {
             Action::Ready(t) => Ok(t),
             claimed @ (Action::Send(_) | Action::Store(_)) => match valid {
-                Some(valid) if tokio::runtime::Handle::try_current().is_ok() => {
+                Some(valid) if background && tokio::runtime::Handle::try_current().is_ok() => {
                     let inner = self.inner.clone();
                     tokio::spawn(async move {
                         // The outcome is recorded in the source (and its backoff); callers

@@ -162,11 +162,8 @@ fn a_wrong_key_is_a_typed_error_and_the_file_is_unchanged() {
         .as_str()
         .unwrap()
         .to_owned();
-    let flipped = if ct.starts_with('A') {
-        format!("B{}", &ct[1..])
-    } else {
-        format!("A{}", &ct[1..])
-    };
+    let (first, rest) = ct.split_at(1);
+    let flipped = format!("{}{rest}", if first == "A" { "B" } else { "A" });
     tampered["sealed"]["ciphertext"] = flipped.into();
     std::fs::write(good.path_of(KEY), tampered.to_string()).unwrap();
     assert_eq!(

@@ -1,7 +1,10 @@
 //! Test-only helpers for integration tests against the local SMART sandbox (`sandbox/`), and
 //! other test servers: [`hostile`] (a scriptable misbehaving HTTP server), [`tls`] (HTTPS with
-//! a generated CA, optional mTLS), [`redis_server`] (a real local Redis), and [`mock`] (the
-//! older canned-answer server).
+//! a generated CA, optional mTLS) and [`redis_server`] (a real local Redis).
+//!
+//! The drivers' integration scenarios live here too, written once: [`driver::Driver`] is what
+//! they need from a driver crate, [`scenarios`](mod@scenarios) are the scenarios, and
+//! [`scenarios!`] instantiates them as `#[test]`s in a driver crate's tests.
 //!
 //! [`sandbox_url`] returns `$SMART_SANDBOX_URL` when set (the test script exports it after
 //! `sandbox/start`), and otherwise starts the sandbox itself (under a file lock, so parallel
@@ -10,10 +13,11 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod driver;
 pub mod hostile;
 mod listener;
-pub mod mock;
 pub mod redis_server;
+pub mod scenarios;
 pub mod tls;
 
 pub use redis_server::{RedisServer, RedisStop, redis_restart, redis_url};
@@ -33,10 +37,10 @@ use url::Url;
 pub fn sandbox_url() -> String {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
-        if let Ok(u) = std::env::var("SMART_SANDBOX_URL") {
-            if !u.is_empty() {
-                return u.trim_end_matches('/').to_owned();
-            }
+        if let Ok(u) = std::env::var("SMART_SANDBOX_URL")
+            && !u.is_empty()
+        {
+            return u.trim_end_matches('/').to_owned();
         }
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
         let run = root.join("sandbox/.run");

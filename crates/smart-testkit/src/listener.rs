@@ -157,10 +157,10 @@ fn accept_loop<F>(
                 let _registered = Registered { conns: c, id };
                 h(stream, id);
             });
-        if spawned.is_err() {
-            if let Some(s) = lock(&conns.live).remove(&id) {
-                let _ = s.shutdown(Shutdown::Both);
-            }
+        if spawned.is_err()
+            && let Some(s) = lock(&conns.live).remove(&id)
+        {
+            let _ = s.shutdown(Shutdown::Both);
         }
     }
 }

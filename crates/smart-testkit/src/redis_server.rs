@@ -135,10 +135,10 @@ fn shared_run_dir() -> PathBuf {
 pub fn redis_url() -> String {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
-        if let Ok(u) = std::env::var("SMART_REDIS_URL") {
-            if !u.is_empty() {
-                return u.trim_end_matches('/').to_owned();
-            }
+        if let Ok(u) = std::env::var("SMART_REDIS_URL")
+            && !u.is_empty()
+        {
+            return u.trim_end_matches('/').to_owned();
         }
         let run_dir = shared_run_dir();
         std::fs::create_dir_all(&run_dir).expect("create the Redis run dir");

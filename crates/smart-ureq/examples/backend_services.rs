@@ -70,12 +70,12 @@ impl Settings {
 fn run(s: &Settings) -> Result<(u16, String), Box<dyn std::error::Error>> {
     let pem = std::fs::read_to_string(&s.key_file)
         .map_err(|e| format!("cannot read SMART_KEY_FILE {}: {e}", s.key_file))?;
-    let key = SigningKey::from_pem(&pem, None)?;
+    let key = SigningKey::from_pem(&pem)?;
     let fhir_base = FhirBaseUrl::new(&s.fhir_base)?;
     let config = BackendServicesConfig::new(ClientId::new(&s.client_id), &s.scope, Arc::new(key))
         .with_fhir_base(fhir_base.clone());
     let auth = BackendServicesAuth::new(config)?;
-    let http = HttpClient::new();
+    let http = HttpClient::new()?;
     let url = fhir_base.append(&s.path)?;
 
     let token = auth.token()?;

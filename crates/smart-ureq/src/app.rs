@@ -11,6 +11,7 @@ use smart_core::launch::{
 use smart_core::oidc::VerifyIdToken;
 use smart_core::secret::{AccessToken, AuthorizationHeader, IdToken, RefreshToken};
 use smart_core::session::Session;
+use smart_core::source::TokenSource as _;
 use smart_core::store::{InMemoryTokenStore, StoredToken, TokenStore};
 use smart_core::token::TokenResponse;
 use smart_core::{CachedToken, Error, FhirBaseUrl};
@@ -295,6 +296,17 @@ impl SmartClient {
     /// None today; the `Result` matches the Backend Services source.
     pub fn on_unauthorized(&self) -> Result<(), Error> {
         self.source.with(Session::invalidate);
+        Ok(())
+    }
+
+    /// The FHIR server answered 401 to a request sent with `used`: if that is still the
+    /// current token it is never used again (the next call refreshes); a token refreshed since
+    /// is kept.
+    ///
+    /// # Errors
+    /// None today; the `Result` matches the Backend Services source.
+    pub fn on_rejected(&self, used: &AuthorizationHeader) -> Result<(), Error> {
+        self.source.with(|s| s.invalidate_if(used));
         Ok(())
     }
 

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use smart_core::backend::{BackendServices, BackendServicesConfig};
 use smart_core::entropy::{Entropy, default_entropy};
 use smart_core::secret::{AccessToken, AuthorizationHeader};
+use smart_core::source::TokenSource as _;
 use smart_core::store::TokenStore;
 use smart_core::{CachedToken, Error};
 
@@ -111,6 +112,17 @@ impl BackendServicesAuth {
     /// None today; the `Result` is kept for stores that act at once.
     pub fn on_unauthorized(&self) -> Result<(), Error> {
         self.source.with(BackendServices::invalidate);
+        Ok(())
+    }
+
+    /// The FHIR server answered 401 to a request sent with `used`: if that is still the
+    /// current token, it is never used again (as [`on_unauthorized`](Self::on_unauthorized));
+    /// a token fetched since is kept. Many callers may report the same rejection.
+    ///
+    /// # Errors
+    /// None today; the `Result` is kept for stores that act at once.
+    pub fn on_rejected(&self, used: &AuthorizationHeader) -> Result<(), Error> {
+        self.source.with(|s| s.invalidate_if(used));
         Ok(())
     }
 }

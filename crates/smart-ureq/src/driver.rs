@@ -95,7 +95,7 @@ pub(crate) fn drive<F: Flow>(
                     shared,
                     armed: true,
                 };
-                let result = http.send(request);
+                let result = http.exchange(request);
                 holding.armed = false;
                 flow = shared.lock();
                 let reported = match result {

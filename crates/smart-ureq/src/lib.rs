@@ -12,7 +12,7 @@
 //!
 //! The client never follows redirects (a redirected token request could leak an assertion to
 //! another host), times out after 30 s by default, caps response bodies at
-//! [`MAX_RESPONSE_BYTES`](smart_core::flow::MAX_RESPONSE_BYTES), hands 4xx/5xx answers to the
+//! [`MAX_RESPONSE_BYTES`](smart_core::http::MAX_RESPONSE_BYTES), hands 4xx/5xx answers to the
 //! state machine (so OAuth error bodies become typed errors), and refuses plain `http://`
 //! except to loopback hosts unless [`HttpClientBuilder::allow_insecure_http`] is set.
 //!
@@ -24,7 +24,7 @@
 //! use smart_ureq::BackendServicesAuth;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let key = SigningKey::from_pem(&std::fs::read_to_string("key.pem")?, None)?;
+//! let key = SigningKey::from_pem(&std::fs::read_to_string("key.pem")?)?;
 //! let config = BackendServicesConfig::new(ClientId::new("my-client"), "system/Patient.rs", Arc::new(key))
 //!     .with_fhir_base(FhirBaseUrl::new("https://ehr.example.org/fhir")?);
 //! let auth = BackendServicesAuth::new(config)?;
@@ -39,6 +39,7 @@ mod app;
 mod backend;
 mod client;
 mod driver;
+pub mod middleware;
 mod source;
 
 pub use app::{

@@ -14,6 +14,9 @@ use crate::driver::{Shared, drive};
 /// Called with each store event (a failure the source works around, an ignored entry).
 pub type StoreEventHook = Arc<dyn Fn(&StoreEvent) + Send + Sync>;
 
+/// Called with the source after each new token set (the rotation hook, adapted).
+pub(crate) type NewTokenHook<S> = Box<dyn Fn(&S) + Send + Sync>;
+
 /// A token source plus its cache, client, store and hooks.
 pub(crate) struct SourceHandle<S> {
     pub(crate) shared: Shared<S>,
@@ -21,7 +24,7 @@ pub(crate) struct SourceHandle<S> {
     pub(crate) http: HttpClient,
     pub(crate) store: Option<Arc<dyn TokenStore>>,
     pub(crate) on_store_event: Option<StoreEventHook>,
-    pub(crate) on_new_token: Option<Box<dyn Fn(&S) + Send + Sync>>,
+    pub(crate) on_new_token: Option<NewTokenHook<S>>,
 }
 
 impl<S> std::fmt::Debug for SourceHandle<S> {
@@ -102,10 +105,10 @@ impl<S: TokenSource> SourceHandle<S> {
                 hook(&event);
             }
         }
-        if s.take_new_token() {
-            if let Some(hook) = &self.on_new_token {
-                hook(s);
-            }
+        if s.take_new_token()
+            && let Some(hook) = &self.on_new_token
+        {
+            hook(s);
         }
     }
 }

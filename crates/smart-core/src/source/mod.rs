@@ -333,6 +333,19 @@ impl<F: Fetcher> Engine<F> {
         }
     }
 
+    /// [`invalidate`](Self::invalidate) only if `used` is the cached token's header: a 401
+    /// for a token that was already replaced changes nothing (many callers may report the
+    /// same rejection). Returns whether the cached token was invalidated.
+    pub(crate) fn invalidate_if(&mut self, used: &AuthorizationHeader) -> bool {
+        let current = self.pending.as_ref().or(self.cached.as_ref());
+        let already = |c: &CachedToken| self.rejected == Some(digest(c.access_token.secret()));
+        if current.is_some_and(|c| c.authorization() == used && !already(c)) {
+            self.invalidate();
+            return true;
+        }
+        false
+    }
+
     /// Fetch at the next poll even though the token is fresh (an explicit request: it also
     /// ends a backoff).
     pub(crate) fn force_fetch(&mut self) {
@@ -644,4 +657,8 @@ pub trait TokenSource: crate::flow::Flow<Output = Arc<CachedToken>> {
 
     /// The resource server answered 401 to the cached token.
     fn invalidate(&mut self);
+
+    /// The resource server answered 401 to a request sent with `used`: invalidate the cached
+    /// token only if it is that one (a later token is kept). Returns whether it was.
+    fn invalidate_if(&mut self, used: &AuthorizationHeader) -> bool;
 }
