@@ -1000,3 +1000,97 @@ fn b18_refresh_with_context_replaces_it_as_a_whole_and_reports_the_change() {
         Vec::<&str>::new()
     );
 }
+
+// ----- B29 (id_token part): `fhirUser` variants --------------------------------------------
+
+fn fake_id_token(payload: &serde_json::Value) -> smart_core::secret::IdToken {
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    smart_core::secret::IdToken::new(format!(
+        "{}.{}.{}",
+        b64(br#"{"alg":"RS256","typ":"JWT"}"#),
+        b64(payload.to_string().as_bytes()),
+        b64(b"sig")
+    ))
+}
+
+#[test]
+fn b29_fhir_user_variants_never_make_the_id_token_unreadable() {
+    use smart_core::id_token::{ClaimWarning, UnverifiedIdTokenClaims};
+    let fhir = base("https://ehr.example.org/api/FHIR/R4");
+    let decode =
+        |p: serde_json::Value| UnverifiedIdTokenClaims::decode(&fake_id_token(&p)).unwrap();
+    // Absolute: type and id read, URL as given.
+    let c = decode(json!({"fhirUser": "https://ehr.example.org/api/FHIR/R4/Practitioner/pr-1"}));
+    assert_eq!(c.fhir_user_reference(), Some(("Practitioner", "pr-1")));
+    assert_eq!(
+        c.fhir_user_url(&fhir).unwrap().as_str(),
+        "https://ehr.example.org/api/FHIR/R4/Practitioner/pr-1"
+    );
+    assert!(c.warnings.is_empty());
+    // Relative: resolved against the FHIR base.
+    let c = decode(json!({"fhirUser": "Practitioner/pr-1"}));
+    assert_eq!(
+        c.fhir_user_url(&fhir).unwrap().as_str(),
+        "https://ehr.example.org/api/FHIR/R4/Practitioner/pr-1"
+    );
+    // Only `profile`: the legacy claim is used, with a warning.
+    let c = decode(json!({"profile": "Patient/pt-9"}));
+    assert_eq!(c.fhir_user_reference(), Some(("Patient", "pt-9")));
+    assert_eq!(c.warnings, [ClaimWarning::LegacyProfileClaim]);
+    // Boolean: no user, a warning, the token still reads.
+    let c = decode(json!({"fhirUser": true, "sub": "u1", "iss": "https://ehr.example.org"}));
+    assert_eq!(c.fhir_user, None);
+    assert_eq!(c.fhir_user_url(&fhir), None);
+    assert_eq!(c.sub.as_deref(), Some("u1"));
+    assert_eq!(c.warnings, [ClaimWarning::InvalidClaim("fhirUser".into())]);
+    // Absolute URL on another host: kept absolute, host not rewritten.
+    let c = decode(json!({"fhirUser": "https://other.example.org/fhir/RelatedPerson/rp-3"}));
+    assert_eq!(c.fhir_user_reference(), Some(("RelatedPerson", "rp-3")));
+    assert_eq!(
+        c.fhir_user_url(&fhir).unwrap().as_str(),
+        "https://other.example.org/fhir/RelatedPerson/rp-3"
+    );
+}
+
+#[test]
+fn b29_kind_other_wrong_typed_claims_and_the_launch_still_completes() {
+    use smart_core::id_token::{ClaimWarning, UnverifiedIdTokenClaims};
+    let c = UnverifiedIdTokenClaims::decode(&fake_id_token(&json!({
+        "sub": 7, "aud": 5, "exp": 1700000000.9, "iat": "1699999999", "profile": ["x"], "fhirUser": {"a": 1}
+    })))
+    .unwrap();
+    assert_eq!((c.sub.as_deref(), c.aud.as_ref()), (None, None));
+    assert_eq!((c.exp, c.iat), (Some(1_700_000_000), Some(1_699_999_999)));
+    assert_eq!(
+        c.warnings,
+        [
+            ClaimWarning::InvalidClaim("sub".into()),
+            ClaimWarning::InvalidClaim("fhirUser".into()),
+            ClaimWarning::InvalidClaim("profile".into()),
+            ClaimWarning::InvalidClaim("aud".into()),
+            ClaimWarning::NormalisedClaim("exp".into()),
+            ClaimWarning::NormalisedClaim("iat".into()),
+        ]
+    );
+    // A session whose id_token says `"fhirUser": true`: signed in, no user, no error.
+    let id = fake_id_token(&json!({"fhirUser": true}));
+    let body = json!({"access_token": "A1", "token_type": "Bearer", "expires_in": 3600,
+        "scope": "openid fhirUser", "id_token": id.secret()})
+    .to_string();
+    let t = token(body).unwrap();
+    let app = AppConfig::new(
+        ClientAuth::public("app-1"),
+        "https://app.example.org/cb",
+        "openid",
+    )
+    .unwrap();
+    let s = smart_core::session::Session::new(
+        &app,
+        base("https://ehr.example.org/api/FHIR/R4"),
+        token_url(),
+        t,
+        T0,
+    );
+    assert_eq!(s.fhir_user_unverified(), None);
+}
