@@ -119,14 +119,8 @@ impl<'de> serde::Deserialize<'de> for UnverifiedIdTokenClaims {
         let sub = string(&mut map, "sub");
         let fhir_user = string(&mut map, "fhirUser");
         let profile = string(&mut map, "profile");
-        let aud = match map.remove("aud") {
-            None | Some(Value::Null) => None,
-            Some(v @ (Value::String(_) | Value::Array(_))) => Some(v),
-            Some(_) => {
-                warnings.push(ClaimWarning::InvalidClaim("aud".into()));
-                None
-            }
-        };
+        // `aud` is kept as sent, whatever its type: a verifier compares it with the client id.
+        let aud = map.remove("aud").filter(|v| !v.is_null());
         let mut time = |map: &mut serde_json::Map<String, Value>, name: &str| {
             let v = map.remove(name)?;
             match LSecs::deserialize(&v).unwrap_or_default() {
