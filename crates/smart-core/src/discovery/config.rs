@@ -130,10 +130,30 @@ impl From<&str> for Capability {
     /// Exact, case-sensitive match against the spec's names; anything else is
     /// [`Capability::Other`].
     fn from(s: &str) -> Self {
-        CAPABILITY_NAMES
-            .iter()
-            .find(|(n, _)| *n == s)
-            .map_or_else(|| Self::Other(s.to_owned()), |(_, c)| c.clone())
+        // A `match` compiles to a length-then-bytes dispatch: no scan of the name table.
+        match s {
+            "launch-ehr" => Self::LaunchEhr,
+            "launch-standalone" => Self::LaunchStandalone,
+            "authorize-post" => Self::AuthorizePost,
+            "client-public" => Self::ClientPublic,
+            "client-confidential-symmetric" => Self::ClientConfidentialSymmetric,
+            "client-confidential-asymmetric" => Self::ClientConfidentialAsymmetric,
+            "sso-openid-connect" => Self::SsoOpenidConnect,
+            "context-banner" => Self::ContextBanner,
+            "context-style" => Self::ContextStyle,
+            "context-ehr-patient" => Self::ContextEhrPatient,
+            "context-ehr-encounter" => Self::ContextEhrEncounter,
+            "context-standalone-patient" => Self::ContextStandalonePatient,
+            "context-standalone-encounter" => Self::ContextStandaloneEncounter,
+            "permission-offline" => Self::PermissionOffline,
+            "permission-online" => Self::PermissionOnline,
+            "permission-patient" => Self::PermissionPatient,
+            "permission-user" => Self::PermissionUser,
+            "permission-v1" => Self::PermissionV1,
+            "permission-v2" => Self::PermissionV2,
+            "smart-app-state" => Self::SmartAppState,
+            _ => Self::Other(s.to_owned()),
+        }
     }
 }
 
@@ -440,5 +460,22 @@ impl Discovered {
                     WarningKind::MissingRequired | WarningKind::MissingRecommended
                 )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_capability_name_maps_both_ways() {
+        for (name, cap) in CAPABILITY_NAMES {
+            assert_eq!(Capability::from(*name), *cap, "{name}");
+            assert_eq!(cap.as_str(), *name);
+        }
+        assert_eq!(
+            Capability::from("Launch-EHR"),
+            Capability::Other("Launch-EHR".into())
+        );
     }
 }
