@@ -290,7 +290,7 @@ impl Fetcher for ClientCredentials {
         authenticated_post(
             crate::request::PostTo {
                 purpose: crate::http::Purpose::TokenRequest,
-                url: &sc.token_endpoint,
+                endpoint: &sc.token_endpoint,
                 allow_insecure_http: self.config.allow_insecure_http,
             },
             &self.client_auth,
@@ -304,7 +304,7 @@ impl Fetcher for ClientCredentials {
     fn fetch_url(&self) -> Option<Url> {
         self.smart_configuration
             .as_ref()
-            .map(|sc| sc.token_endpoint.clone())
+            .map(|sc| sc.token_endpoint.url().clone())
     }
 
     fn fetched(

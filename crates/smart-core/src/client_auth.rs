@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::redact::SentSecrets;
 use crate::secret::ClientSecret;
 use crate::time::UnixTime;
-use crate::types::ClientId;
+use crate::types::{ClientId, Endpoint};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -234,14 +234,19 @@ impl ClientAuth {
     /// - `Public`: pushes `("client_id", id)`.
     /// - `ConfidentialSymmetric`: pushes header `("authorization", "Basic …")`; nothing in the
     ///   body.
-    /// - `ConfidentialAsymmetric`: mints a **new** assertion (fresh `jti`, `aud` =
-    ///   `token_url.as_str()` exactly, `exp = now + assertion_lifetime_secs`) and pushes
+    /// - `ConfidentialAsymmetric`: mints a **new** assertion (fresh `jti`, `aud` = the
+    ///   endpoint's advertised text, [`Endpoint::as_str`], byte for byte — RFC 7523 §3
+    ///   compares audiences as strings, so `https://ehr.example.org:443/token` keeps its
+    ///   `:443`; `exp = now + assertion_lifetime_secs`) and pushes
     ///   `("client_assertion_type", CLIENT_ASSERTION_TYPE)` and `("client_assertion", jwt)`;
     ///   no header, no `client_id`. Call it again for every HTTP attempt, retries included
     ///   (B24).
     ///
     /// Header names are lower-case, as in [`HttpRequest`](crate::flow::HttpRequest). The
-    /// caller is responsible for checking that `token_url` is `https` (or loopback).
+    /// caller is responsible for checking that `token_endpoint` is `https` (or loopback).
+    /// `token_endpoint` is an [`Endpoint`] (pass `&config.token_endpoint` from discovery to
+    /// keep the advertised text) or a [`Url`](url::Url), whose normalised text becomes the
+    /// `aud`.
     ///
     /// # Errors
     /// For `ConfidentialAsymmetric`, whatever [`client_assertion`] returns:
@@ -251,14 +256,14 @@ impl ClientAuth {
         &self,
         fields: &mut Vec<(String, String)>,
         headers: &mut Vec<(String, String)>,
-        token_url: &url::Url,
+        token_endpoint: impl Into<Endpoint>,
         now: UnixTime,
         entropy: &dyn Entropy,
     ) -> Result<(), Error> {
         self.apply_recording(
             fields,
             headers,
-            token_url,
+            &token_endpoint.into(),
             now,
             entropy,
             &mut SentSecrets::new(),
@@ -275,7 +280,7 @@ impl ClientAuth {
         &self,
         fields: &mut Vec<(String, String)>,
         headers: &mut Vec<(String, String)>,
-        token_url: &url::Url,
+        token_endpoint: &Endpoint,
         now: UnixTime,
         entropy: &dyn Entropy,
         sent: &mut SentSecrets,
@@ -290,7 +295,7 @@ impl ClientAuth {
             } => {
                 let claims = AssertionClaims {
                     client_id: client_id.as_str(),
-                    audience: token_url.as_str(),
+                    audience: token_endpoint.as_str(),
                     lifetime_secs: *assertion_lifetime_secs,
                     jku: jku.as_deref(),
                 };

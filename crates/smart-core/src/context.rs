@@ -7,7 +7,10 @@
 //! accepted, and a malformed item is dropped. Each deviation leaves a warning in
 //! [`LaunchContext::warnings`].
 
-use crate::error::{Document, Error, ParseError};
+use crate::error::Error;
+use crate::lenient::{LBool, LId, LStr, Notes, Seen};
+use serde::Deserialize;
+use serde::de::MapAccess;
 use serde_json::{Map, Value};
 
 /// Members of a token response that [`TokenResponse`] models itself (RFC 6749 §5.1, SMART).
@@ -42,10 +45,6 @@ pub(crate) const OAUTH_MEMBERS: &[&str] = &[
     "error_description",
     "error_uri",
 ];
-
-fn parse_err(document: Document, message: impl Into<String>) -> Error {
-    Error::Parse(ParseError::new(document, message))
-}
 
 /// One `fhirContext` item (CTX-02). All three published shapes are accepted:
 /// * 2.0.0: a string `"DiagnosticReport/123"` → `reference` only;
@@ -168,50 +167,51 @@ impl LaunchContext {
             && self.extensions.is_empty()
     }
 
+    /// Whether any SMART launch-context member is set (`patient`, `encounter`, `fhirContext`,
+    /// `need_patient_banner`, `smart_style_url`, `intent`, `tenant`; extensions not counted).
+    pub fn has_smart_members(&self) -> bool {
+        self.patient.is_some()
+            || self.encounter.is_some()
+            || !self.fhir_context.is_empty()
+            || self.need_patient_banner.is_some()
+            || self.smart_style_url.is_some()
+            || self.intent.is_some()
+            || self.tenant.is_some()
+    }
+
+    /// The names of the SMART members whose value differs between `self` and `new` (added,
+    /// changed or removed), in the order `patient`, `encounter`, `fhirContext`,
+    /// `need_patient_banner`, `smart_style_url`, `intent`, `tenant`. Names only: values are
+    /// never put into warnings.
+    pub fn changed_members(&self, new: &LaunchContext) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let mut check = |name, differs: bool| {
+            if differs {
+                out.push(name);
+            }
+        };
+        check("patient", self.patient != new.patient);
+        check("encounter", self.encounter != new.encounter);
+        check("fhirContext", self.fhir_context != new.fhir_context);
+        check(
+            "need_patient_banner",
+            self.need_patient_banner != new.need_patient_banner,
+        );
+        check(
+            "smart_style_url",
+            self.smart_style_url != new.smart_style_url,
+        );
+        check("intent", self.intent != new.intent);
+        check("tenant", self.tenant != new.tenant);
+        out
+    }
+
     /// `fhirContext` items with the given role (`"launch"` matches items without a role).
     pub fn items_with_role<'a>(
         &'a self,
         role: &'a str,
     ) -> impl Iterator<Item = &'a FhirContextItem> + 'a {
         self.fhir_context.iter().filter(move |i| i.role() == role)
-    }
-}
-
-fn context_id(
-    members: &Map<String, Value>,
-    field: &str,
-    warnings: &mut Vec<String>,
-) -> Result<Option<String>, Error> {
-    match members.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.is_empty() => {
-            warnings.push(format!("`{field}` is an empty string; treated as absent"));
-            Ok(None)
-        }
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => {
-            warnings.push(format!("`{field}` is a number; converted to a string id"));
-            Ok(Some(n.to_string()))
-        }
-        Some(_) => Err(parse_err(
-            Document::LaunchContext,
-            format!("`{field}` must be a string id"),
-        )),
-    }
-}
-
-fn context_string(
-    members: &Map<String, Value>,
-    field: &str,
-    warnings: &mut Vec<String>,
-) -> Option<String> {
-    match members.get(field) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => {
-            warnings.push(format!("`{field}` is not a string; ignored"));
-            None
-        }
     }
 }
 
@@ -268,82 +268,225 @@ fn fhir_context_item(i: usize, v: &Value, warnings: &mut Vec<String>) -> Option<
     Some(item)
 }
 
-/// Extract launch context (CTX-01, CTX-02) from the members of a token response (or of any JSON
-/// object carrying them, e.g. an introspection response).
-///
-/// Lenient: a bad `fhirContext` item is dropped with a warning, a non-string
-/// `intent`/`tenant`/`smart_style_url` is ignored with a warning, `need_patient_banner` accepts
-/// `"true"`/`"false"` strings (B27) and anything else non-boolean becomes `None` with a
-/// warning; numeric `patient`/`encounter` ids are converted to strings. Warnings are in
-/// [`LaunchContext::warnings`].
-///
-/// # Errors
-/// [`Error::Parse`] (document [`Document::LaunchContext`]) only when `patient` or `encounter`
-/// has a shape that cannot be an id (object, array, boolean): guessing there could put the
-/// wrong patient in context.
-pub fn parse_launch_context(members: &Map<String, Value>) -> Result<LaunchContext, Error> {
-    let mut w = Vec::new();
-    let patient = context_id(members, "patient", &mut w)?;
-    let encounter = context_id(members, "encounter", &mut w)?;
-    let mut fhir_context = Vec::new();
-    match members.get("fhirContext") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(items)) => {
-            for (i, v) in items.iter().enumerate() {
-                if let Some(item) = fhir_context_item(i, v, &mut w) {
-                    if item.role.is_none()
-                        && matches!(item.resource_type(), Some("Patient" | "Encounter"))
-                    {
-                        w.push(format!(
-                            "`fhirContext[{i}]` is a Patient/Encounter with the launch role (not permitted by the spec); kept"
-                        ));
-                    }
-                    fhir_context.push(item);
-                }
-            }
+/// A launch-context member name.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum CtxKey {
+    Patient,
+    Encounter,
+    FhirContext,
+    NeedPatientBanner,
+    SmartStyleUrl,
+    Intent,
+    Tenant,
+}
+
+/// The launch-context member named `name`, if it is one.
+pub(crate) fn ctx_key(name: &str) -> Option<CtxKey> {
+    Some(match name {
+        "patient" => CtxKey::Patient,
+        "encounter" => CtxKey::Encounter,
+        "fhirContext" => CtxKey::FhirContext,
+        "need_patient_banner" => CtxKey::NeedPatientBanner,
+        "smart_style_url" => CtxKey::SmartStyleUrl,
+        "intent" => CtxKey::Intent,
+        "tenant" => CtxKey::Tenant,
+        _ => return None,
+    })
+}
+
+/// Launch-context members as read by the tolerant readers, before normalisation.
+#[derive(Debug, Default)]
+pub(crate) struct ContextRaw {
+    patient: LId,
+    encounter: LId,
+    fhir_context: Option<Value>,
+    need_patient_banner: LBool,
+    smart_style_url: LStr,
+    intent: LStr,
+    tenant: LStr,
+}
+
+impl ContextRaw {
+    /// Read the value of member `k` from a streaming map.
+    pub(crate) fn read_next<'de, A: MapAccess<'de>>(
+        &mut self,
+        k: CtxKey,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        match k {
+            CtxKey::Patient => self.patient = map.next_value()?,
+            CtxKey::Encounter => self.encounter = map.next_value()?,
+            CtxKey::FhirContext => self.fhir_context = Some(map.next_value()?),
+            CtxKey::NeedPatientBanner => self.need_patient_banner = map.next_value()?,
+            CtxKey::SmartStyleUrl => self.smart_style_url = map.next_value()?,
+            CtxKey::Intent => self.intent = map.next_value()?,
+            CtxKey::Tenant => self.tenant = map.next_value()?,
         }
-        Some(_) => w.push("`fhirContext` is not an array; ignored".into()),
+        Ok(())
     }
-    let need_patient_banner = match members.get("need_patient_banner") {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => {
-            w.push("`need_patient_banner` is the string \"true\"; read as true".into());
-            Some(true)
+
+    /// Read member `k` from a JSON value (the tolerant readers accept any value).
+    fn read_value(&mut self, k: CtxKey, v: &Value) {
+        fn read<'a, T: Deserialize<'a> + Default>(v: &'a Value) -> T {
+            T::deserialize(v).unwrap_or_default()
         }
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => {
-            w.push("`need_patient_banner` is the string \"false\"; read as false".into());
-            Some(false)
+        match k {
+            CtxKey::Patient => self.patient = read(v),
+            CtxKey::Encounter => self.encounter = read(v),
+            CtxKey::FhirContext => self.fhir_context = Some(v.clone()),
+            CtxKey::NeedPatientBanner => self.need_patient_banner = read(v),
+            CtxKey::SmartStyleUrl => self.smart_style_url = read(v),
+            CtxKey::Intent => self.intent = read(v),
+            CtxKey::Tenant => self.tenant = read(v),
         }
-        Some(_) => {
-            w.push("`need_patient_banner` is not a boolean; ignored".into());
-            None
+    }
+
+    /// Normalise into a [`LaunchContext`] with `extensions`, warnings in `w`.
+    pub(crate) fn finish(
+        self,
+        extensions: Map<String, Value>,
+        w: &mut Vec<String>,
+    ) -> LaunchContext {
+        let patient = context_id(self.patient, "patient", "Patient/", w);
+        let encounter = context_id(self.encounter, "encounter", "Encounter/", w);
+        let fhir_context = self
+            .fhir_context
+            .map(|v| fhir_context(v, w))
+            .unwrap_or_default();
+        let need_patient_banner = match self.need_patient_banner.value {
+            Seen::Null => None,
+            Seen::Ok(b) => {
+                if self.need_patient_banner.string {
+                    w.push(format!(
+                        "`need_patient_banner` is the string \"{b}\"; read as {b}"
+                    ));
+                }
+                Some(b)
+            }
+            Seen::Wrong(t) => {
+                w.push(format!(
+                    "`need_patient_banner` is {t}, not a boolean; ignored"
+                ));
+                None
+            }
+        };
+        let mut notes = Notes::default();
+        let smart_style_url = notes.string("smart_style_url", self.smart_style_url);
+        let intent = notes.string("intent", self.intent);
+        let tenant = notes.string("tenant", self.tenant);
+        w.extend(notes.0.iter().map(ToString::to_string));
+        LaunchContext {
+            patient,
+            encounter,
+            fhir_context,
+            need_patient_banner,
+            smart_style_url,
+            intent,
+            tenant,
+            extensions,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// `patient` / `encounter`: a string id; a number is converted to its text; one leading
+/// `Patient/` (`Encounter/`) is stripped (the 2.0.0 example sent a reference); an empty value
+/// or a value of another type is dropped. Each with a warning.
+fn context_id(v: LId, field: &str, prefix: &str, w: &mut Vec<String>) -> Option<String> {
+    let s = match v.value {
+        Seen::Null => return None,
+        Seen::Wrong(t) => {
+            w.push(format!("`{field}` is {t}, not a string id; ignored"));
+            return None;
+        }
+        Seen::Ok(s) => s,
+    };
+    if v.number {
+        w.push(format!("`{field}` is a number; converted to a string id"));
+    }
+    let s = match s.strip_prefix(prefix) {
+        Some(id) => {
+            w.push(format!(
+                "`{field}` is a reference `{prefix}…`, not an id; the prefix was removed"
+            ));
+            id.to_owned()
+        }
+        None => s,
+    };
+    if s.is_empty() {
+        w.push(format!("`{field}` is an empty string; treated as absent"));
+        return None;
+    }
+    Some(s)
+}
+
+/// `fhirContext`: an array of items (a single item is read as a one-element list).
+fn fhir_context(v: Value, w: &mut Vec<String>) -> Vec<FhirContextItem> {
+    let items = match v {
+        Value::Null => return Vec::new(),
+        Value::Array(items) => items,
+        one @ (Value::Object(_) | Value::String(_)) => {
+            w.push(
+                "`fhirContext` is a single item, not an array; read as a one-element list".into(),
+            );
+            vec![one]
+        }
+        _ => {
+            w.push("`fhirContext` is not an array; ignored".into());
+            return Vec::new();
         }
     };
-    let smart_style_url = context_string(members, "smart_style_url", &mut w);
-    let intent = context_string(members, "intent", &mut w);
-    let tenant = context_string(members, "tenant", &mut w);
-    let extensions = members
-        .iter()
-        .filter(|(k, _)| {
-            let k = k.as_str();
-            !TOKEN_FIELDS.contains(&k)
-                && !CONTEXT_FIELDS.contains(&k)
-                && !OAUTH_MEMBERS.contains(&k)
-        })
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    Ok(LaunchContext {
-        patient,
-        encounter,
-        fhir_context,
-        need_patient_banner,
-        smart_style_url,
-        intent,
-        tenant,
-        extensions,
-        warnings: w,
-    })
+    let mut out = Vec::with_capacity(items.len());
+    for (i, v) in items.iter().enumerate() {
+        if let Some(item) = fhir_context_item(i, v, w) {
+            if item.role.is_none() && matches!(item.resource_type(), Some("Patient" | "Encounter"))
+            {
+                w.push(format!(
+                    "`fhirContext[{i}]` is a Patient/Encounter with the launch role (not permitted by the spec); kept"
+                ));
+            }
+            out.push(item);
+        }
+    }
+    out
+}
+
+/// Whether `k` is an extension member: neither a token-response field, a SMART context field,
+/// nor a known OAuth member.
+pub(crate) fn is_extension(k: &str) -> bool {
+    !TOKEN_FIELDS.contains(&k) && !CONTEXT_FIELDS.contains(&k) && !OAUTH_MEMBERS.contains(&k)
+}
+
+/// Extract launch context (SMART App Launch §"Launch context arrives with your
+/// access_token") from the members of a token response (or of any JSON object carrying them,
+/// e.g. an introspection response).
+///
+/// Tolerant, each with a warning in [`LaunchContext::warnings`]: numeric `patient`/`encounter`
+/// ids become strings; one leading `Patient/` (`Encounter/`) is removed from `patient`
+/// (`encounter`), which is an id, not a reference; a `patient`/`encounter` of another JSON type
+/// (object, array, boolean) is dropped — never guessed at; `need_patient_banner` accepts the
+/// strings `"true"`/`"false"`, anything else non-boolean becomes `None`; a single
+/// `fhirContext` item is read as a one-element list and a bad item is dropped; a non-string
+/// `intent`/`tenant`/`smart_style_url` is ignored.
+///
+/// # Errors
+/// None today (every member is read tolerantly); the `Result` is kept for compatibility.
+pub fn parse_launch_context(members: &Map<String, Value>) -> Result<LaunchContext, Error> {
+    let mut raw = ContextRaw::default();
+    let mut extensions = Map::new();
+    for (k, v) in members {
+        match ctx_key(k) {
+            Some(key) => raw.read_value(key, v),
+            None if is_extension(k) => {
+                extensions.insert(k.clone(), v.clone());
+            }
+            None => {}
+        }
+    }
+    let mut w = Vec::new();
+    let mut ctx = raw.finish(extensions, &mut w);
+    ctx.warnings = w;
+    Ok(ctx)
 }
 
 /// Fuzz entry point: parse arbitrary bytes as launch context members; must never panic.

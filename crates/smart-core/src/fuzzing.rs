@@ -10,6 +10,30 @@ pub use crate::oauth_error::fuzz_oauth_error as oauth_error;
 pub use crate::scope::fuzz_scope as scope;
 pub use crate::token::fuzz_token_response as token_response;
 
+/// An OpenID Provider configuration and a JWK Set read from the same bytes. Must never panic.
+pub fn openid_configuration(data: &[u8]) {
+    crate::id_token::fuzz_openid_configuration(data);
+}
+
+/// Introspection responses (RFC 7662 §2.2) at a success and an error status: must never
+/// panic; an accepted active response keeps its warnings free of the token's text, and its
+/// time checks never overflow.
+pub fn introspection(data: &[u8]) {
+    let Ok(url) = url::Url::parse("https://ehr.example.org/introspect") else {
+        return;
+    };
+    for status in [200, 401] {
+        let resp = crate::HttpResponse::new(status, data.to_vec());
+        if let Ok(i) = crate::introspection::parse_introspection_response(&resp, &url) {
+            let _ = format!("{i:?}");
+            for now in [0, 1_700_000_000, u64::MAX] {
+                let _ = i.is_active_at(crate::UnixTime::from_secs(now));
+            }
+            let _ = i.patient_id();
+        }
+    }
+}
+
 /// `id_token` handling: decode the claims, and verify against a JWKS taken from the same
 /// input (split at the first NUL byte: token, then JWKS). Must never panic.
 pub fn id_token(data: &[u8]) {
@@ -57,6 +81,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("scope", scope),
     ("id_token", id_token),
     ("private_key", private_key),
+    ("introspection", introspection),
+    ("openid_configuration", openid_configuration),
 ];
 
 /// The storage form nests unknown members one or two levels deeper than the wire form, so a

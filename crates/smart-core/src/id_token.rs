@@ -35,6 +35,8 @@ use crate::types::{ClientId, FhirBaseUrl};
 use openid_configuration::parse_openid_configuration;
 
 pub use crate::jwk::verify::IdTokenAlgorithm;
+#[doc(hidden)]
+pub use openid_configuration::fuzz_openid_configuration;
 pub use openid_configuration::{OPENID_CONFIGURATION_PATH, openid_configuration_url};
 
 mod openid_configuration;
@@ -50,8 +52,29 @@ pub const FHIR_USER_TYPES: &[&str] = &[
     "Person",
 ];
 
+/// Something tolerated while reading `id_token` claims.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub enum ClaimWarning {
+    /// A claim had the wrong JSON type or form (e.g. `"fhirUser": true`, a negative `exp`) and
+    /// was ignored: the claim's name. The rest of the token stays readable.
+    InvalidClaim(String),
+    /// `exp` or `iat` had a fractional part or was a numeric string; it was read and rounded
+    /// down: the claim's name.
+    NormalisedClaim(String),
+    /// Only the SMART v1 `profile` claim names the user (no `fhirUser`); it is used instead.
+    LegacyProfileClaim,
+}
+
 /// The claims of an `id_token`, **not verified**.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+///
+/// Read tolerantly (SMART App Launch §"Scopes for requesting identity data"; OpenID Connect
+/// Core §2): a claim of the wrong JSON type (`"fhirUser": true`, `"sub": 7`) is ignored with a
+/// [`ClaimWarning::InvalidClaim`] instead of making the whole token unreadable; `exp`/`iat`
+/// with a fraction or as a numeric string are rounded down
+/// ([`ClaimWarning::NormalisedClaim`]). A verifier still refuses a token whose `iss`, `sub`,
+/// `aud`, `exp` or `iat` is then missing.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct UnverifiedIdTokenClaims {
     /// `iss`: the OpenID issuer (not necessarily the FHIR base; case B06).
     pub iss: Option<String>,
@@ -71,6 +94,70 @@ pub struct UnverifiedIdTokenClaims {
     /// Every other claim.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+    /// What was tolerated while reading the claims (not a claim; not serialized).
+    #[serde(skip)]
+    pub warnings: Vec<ClaimWarning>,
+}
+
+impl<'de> serde::Deserialize<'de> for UnverifiedIdTokenClaims {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use crate::lenient::{LSecs, LStr, Seen};
+        let mut map = serde_json::Map::<String, Value>::deserialize(d)?;
+        let mut warnings = Vec::new();
+        let mut string = |map: &mut serde_json::Map<String, Value>, name: &str| {
+            let v = map.remove(name)?;
+            match LStr::deserialize(&v).map(|l| l.0) {
+                Ok(Seen::Ok(s)) => Some(s),
+                Ok(Seen::Null) => None,
+                _ => {
+                    warnings.push(ClaimWarning::InvalidClaim(name.to_owned()));
+                    None
+                }
+            }
+        };
+        let iss = string(&mut map, "iss");
+        let sub = string(&mut map, "sub");
+        let fhir_user = string(&mut map, "fhirUser");
+        let profile = string(&mut map, "profile");
+        // `aud` is kept as sent, whatever its type: a verifier compares it with the client id.
+        let aud = map.remove("aud").filter(|v| !v.is_null());
+        let mut time = |map: &mut serde_json::Map<String, Value>, name: &str| {
+            let v = map.remove(name)?;
+            match LSecs::deserialize(&v).unwrap_or_default() {
+                LSecs::Null => None,
+                LSecs::Ok {
+                    secs,
+                    fraction,
+                    string,
+                } => {
+                    if fraction || string {
+                        warnings.push(ClaimWarning::NormalisedClaim(name.to_owned()));
+                    }
+                    Some(secs)
+                }
+                LSecs::Bad(_) => {
+                    warnings.push(ClaimWarning::InvalidClaim(name.to_owned()));
+                    None
+                }
+            }
+        };
+        let exp = time(&mut map, "exp");
+        let iat = time(&mut map, "iat");
+        if fhir_user.is_none() && profile.is_some() {
+            warnings.push(ClaimWarning::LegacyProfileClaim);
+        }
+        Ok(Self {
+            iss,
+            sub,
+            aud,
+            exp,
+            iat,
+            fhir_user,
+            profile,
+            extra: map,
+            warnings,
+        })
+    }
 }
 
 impl UnverifiedIdTokenClaims {
@@ -378,10 +465,17 @@ impl IdTokenVerifier {
             .into());
         };
         let verifier = Self::new(id_token, issuer, client_id)?;
-        Ok(match discovered.config.jwks_uri.clone() {
-            Some(uri) => verifier.with_jwks_uri(uri),
-            None => verifier,
-        })
+        Ok(
+            match discovered
+                .config
+                .jwks_uri
+                .clone()
+                .map(crate::Endpoint::into_url)
+            {
+                Some(uri) => verifier.with_jwks_uri(uri),
+                None => verifier,
+            },
+        )
     }
 
     /// **Opt-in:** take the expected issuer from the token's own `iss`. The `iss` check then

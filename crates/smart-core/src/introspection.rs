@@ -52,12 +52,14 @@ use crate::context::{FhirContextItem, parse_launch_context};
 use crate::entropy::Entropy;
 use crate::error::{Document, Error, ParseError};
 use crate::http::{HttpRequest, HttpResponse, check_url_security};
+use crate::lenient::{BOM_WARNING, LBool, LSecs, LStr, LStrList, NoteKind, Notes, Seen, strip_bom};
 use crate::oauth_error::parse_oauth_error;
 use crate::redact::SentSecrets;
 use crate::request::{Outgoing, authenticated_post};
 use crate::secret::AccessToken;
 use crate::single::SingleRequest;
 use crate::time::UnixTime;
+use crate::types::Endpoint;
 use serde_json::{Map, Value};
 use url::Url;
 
@@ -117,7 +119,7 @@ pub enum IntrospectionAuth {
 /// [`Error::Config`] for an empty `token`; from [`ClientAuth::apply`]: [`Error::Config`],
 /// [`Error::Entropy`], [`Error::Key`].
 pub fn introspection_request(
-    endpoint: &Url,
+    endpoint: impl Into<Endpoint>,
     token: &str,
     token_type_hint: Option<TokenTypeHint>,
     auth: &IntrospectionAuth,
@@ -126,7 +128,7 @@ pub fn introspection_request(
     entropy: &dyn Entropy,
 ) -> Result<HttpRequest, Error> {
     introspection_outgoing(
-        endpoint,
+        &endpoint.into(),
         token,
         token_type_hint,
         auth,
@@ -138,7 +140,7 @@ pub fn introspection_request(
 }
 
 fn introspection_outgoing(
-    endpoint: &Url,
+    endpoint: &Endpoint,
     token: &str,
     token_type_hint: Option<TokenTypeHint>,
     auth: &IntrospectionAuth,
@@ -151,7 +153,7 @@ fn introspection_outgoing(
         IntrospectionAuth::Client(client_auth) => authenticated_post(
             crate::request::PostTo {
                 purpose: crate::http::Purpose::Introspection,
-                url: endpoint,
+                endpoint,
                 allow_insecure_http,
             },
             client_auth,
@@ -161,14 +163,14 @@ fn introspection_outgoing(
             entropy,
         ),
         IntrospectionAuth::Bearer(bearer) => {
-            check_url_security(endpoint, allow_insecure_http)?;
+            check_url_security(endpoint.url(), allow_insecure_http)?;
             if bearer.secret().is_empty() {
                 return Err(Error::Config(
                     "the introspection bearer token is empty".into(),
                 ));
             }
             let mut request = HttpRequest::post_form(
-                endpoint.clone(),
+                endpoint.url().clone(),
                 fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             );
             request.headers.push((
@@ -193,7 +195,7 @@ fn introspection_outgoing(
 /// # Errors
 /// As [`introspection_request`] with [`IntrospectionAuth::Client`].
 pub fn revocation_request(
-    endpoint: &Url,
+    endpoint: impl Into<Endpoint>,
     token: &str,
     token_type_hint: Option<TokenTypeHint>,
     client_auth: &ClientAuth,
@@ -202,10 +204,11 @@ pub fn revocation_request(
     entropy: &dyn Entropy,
 ) -> Result<HttpRequest, Error> {
     let fields = token_fields(token, token_type_hint)?;
+    let endpoint = endpoint.into();
     authenticated_post(
         crate::request::PostTo {
             purpose: crate::http::Purpose::Revocation,
-            url: endpoint,
+            endpoint: &endpoint,
             allow_insecure_http,
         },
         client_auth,
@@ -243,14 +246,15 @@ fn token_fields(
 /// ([`introspection_request`]); never containing `token`, a bearer token or client
 /// credentials, even when the server echoes them.
 pub fn introspect(
-    endpoint: Url,
+    endpoint: impl Into<Endpoint>,
     token: AccessToken,
     token_type_hint: Option<TokenTypeHint>,
     auth: IntrospectionAuth,
     allow_insecure_http: bool,
     entropy: Arc<dyn Entropy>,
 ) -> SingleRequest<Introspection> {
-    let url = endpoint.clone();
+    let endpoint: Endpoint = endpoint.into();
+    let url = endpoint.url().clone();
     SingleRequest::new(
         "introspection",
         url,
@@ -277,14 +281,15 @@ pub fn introspect(
 /// `invalid_client`, 503 `temporarily_unavailable`), [`Error::Http`], [`Error::Redirect`],
 /// [`Error::Transport`], and the request's; never containing `token` or client credentials.
 pub fn revoke(
-    endpoint: Url,
+    endpoint: impl Into<Endpoint>,
     token: AccessToken,
     token_type_hint: Option<TokenTypeHint>,
     client_auth: ClientAuth,
     allow_insecure_http: bool,
     entropy: Arc<dyn Entropy>,
 ) -> SingleRequest<()> {
-    let url = endpoint.clone();
+    let endpoint: Endpoint = endpoint.into();
+    let url = endpoint.url().clone();
     SingleRequest::new(
         "revocation",
         url,
@@ -293,7 +298,7 @@ pub fn revoke(
             authenticated_post(
                 crate::request::PostTo {
                     purpose: crate::http::Purpose::Revocation,
-                    url: &endpoint,
+                    endpoint: &endpoint,
                     allow_insecure_http,
                 },
                 &client_auth,
@@ -341,9 +346,8 @@ pub struct Introspection {
     pub iss: Option<String>,
     /// `jti`: token identifier.
     pub jti: Option<String>,
-    /// `patient` launch context **as given**: an id (`"456"`, SMART 2.1.0+) or, from servers
-    /// built on the 2.0.0 example, a reference (`"Patient/456"`). See
-    /// [`patient_id`](Self::patient_id).
+    /// `patient` launch context: an id (`"456"`). A reference `"Patient/456"` (the 2.0.0
+    /// example's form) has its `Patient/` prefix removed once, with a warning.
     pub patient: Option<String>,
     /// `encounter` launch context, as given.
     pub encounter: Option<String>,
@@ -386,9 +390,8 @@ impl std::fmt::Debug for Introspection {
 }
 
 impl Introspection {
-    /// The patient **id**: [`patient`](Self::patient) without a leading `Patient/` (the
-    /// 2.0.0 example's `"Patient/456"` → `"456"`; `"456"` stays `"456"`). `None` when absent
-    /// or when only `Patient/` is given.
+    /// The patient **id**: [`patient`](Self::patient) without a leading `Patient/` (already
+    /// removed when parsing; kept for values built by hand). `None` when absent or empty.
     pub fn patient_id(&self) -> Option<&str> {
         let p = self.patient.as_deref()?;
         let id = p.strip_prefix("Patient/").unwrap_or(p);
@@ -402,10 +405,18 @@ impl Introspection {
             .is_some_and(|s| s.split_ascii_whitespace().any(|g| g == scope))
     }
 
-    /// Whether the token is active and not expired at `now` (seconds since the epoch): `active`
-    /// and (`exp` absent or `now < exp`).
+    /// Whether the token is active and usable at `now` (seconds since the epoch), allowing
+    /// [`INTROSPECTION_LEEWAY_SECS`] (60 s) of clock difference with the server: `active`,
+    /// `exp` absent or `now < exp + 60`, and `nbf` absent or `nbf <= now + 60`. The arithmetic
+    /// saturates; it never overflows.
     pub fn is_active_at(&self, now: UnixTime) -> bool {
-        self.active && self.exp.is_none_or(|exp| now < exp)
+        self.active
+            && self
+                .exp
+                .is_none_or(|exp| now < exp.plus_secs(INTROSPECTION_LEEWAY_SECS))
+            && self
+                .nbf
+                .is_none_or(|nbf| nbf <= now.plus_secs(INTROSPECTION_LEEWAY_SECS))
     }
 }
 
@@ -433,72 +444,75 @@ fn intro_err(message: impl Into<String>) -> Error {
     Error::Parse(ParseError::new(Document::Introspection, message))
 }
 
-fn opt_string(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, Error> {
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(intro_err(format!("`{field}` must be a string"))),
-    }
+/// The leeway, in seconds, that [`Introspection::is_active_at`] allows between the server's
+/// clock and the caller's when checking `exp` and `nbf` (one minute, the skew that real
+/// deployments show; RFC 7519 §4.1.4 allows "some small leeway").
+pub const INTROSPECTION_LEEWAY_SECS: u64 = 60;
+
+/// Read a member with a tolerant reader (which accepts every JSON value).
+fn read<'a, T: serde::Deserialize<'a> + Default>(obj: &'a Map<String, Value>, field: &str) -> T {
+    obj.get(field)
+        .map(|v| T::deserialize(v).unwrap_or_default())
+        .unwrap_or_default()
 }
 
-fn opt_time(obj: &Map<String, Value>, field: &str) -> Result<Option<UnixTime>, Error> {
-    let bad = || {
-        intro_err(format!(
-            "`{field}` must be a non-negative number of seconds"
-        ))
-    };
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => match n.as_u64() {
-            Some(u) => Ok(Some(UnixTime::from_secs(u))),
-            None => match n.as_f64() {
-                Some(f) if (0.0..1.8e19).contains(&f) =>
-                {
-                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                    Ok(Some(UnixTime::from_secs(f as u64)))
-                }
-                _ => Err(bad()),
-            },
-        },
-        Some(_) => Err(bad()),
-    }
-}
-
-fn opt_scope(obj: &Map<String, Value>) -> Result<Option<String>, Error> {
-    match obj.get("scope") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Array(items)) => {
-            let mut parts = Vec::with_capacity(items.len());
-            for item in items {
-                match item {
-                    Value::String(s) => parts.extend(s.split_ascii_whitespace()),
-                    _ => return Err(intro_err("`scope` array must contain only strings")),
-                }
-            }
-            Ok(Some(parts.join(" ")))
+/// A time member (`exp`, `iat`, `nbf`): seconds since the epoch, a fraction floored and a
+/// numeric string read (with a warning). An unreadable value is an error for `exp` and
+/// `nbf` (dropping it would make the token look valid for longer), a warning for `iat`.
+fn opt_time(
+    obj: &Map<String, Value>,
+    field: &str,
+    notes: &mut Notes,
+) -> Result<Option<UnixTime>, Error> {
+    match notes.seconds(field, read::<LSecs>(obj, field), false) {
+        Ok(s) => Ok(s.map(UnixTime::from_secs)),
+        Err(why) if field == "iat" => {
+            notes.push(field, NoteKind::Dropped, format!("is {why}; ignored"));
+            Ok(None)
         }
-        Some(_) => Err(intro_err("`scope` must be a string")),
+        Err(_) => Err(intro_err(format!(
+            "`{field}` must be a non-negative number of seconds"
+        ))),
     }
 }
 
-/// Parse an introspection answer (RFC 7662 §2.2, §2.3; SMART spec digest §8).
+/// `scope`: a string, or an array of strings joined with spaces (other items dropped).
+fn opt_scope(obj: &Map<String, Value>, notes: &mut Notes) -> Option<String> {
+    let mut l = read::<LStrList>(obj, "scope");
+    let lone = std::mem::take(&mut l.lone); // a string is the normal form here
+    let list = l.into_parts("scope", notes)?;
+    if lone {
+        return list.into_iter().next();
+    }
+    let mut parts = Vec::with_capacity(list.len());
+    for item in &list {
+        parts.extend(item.split_ascii_whitespace());
+    }
+    Some(parts.join(" "))
+}
+
+/// Parse an introspection answer (RFC 7662 §2.2, §2.3; SMART App Launch §"Token
+/// Introspection").
 ///
 /// * 2xx with a JSON object whose `active` is `false` → `Introspection { active: false, .. }`
 ///   with every other field empty (nothing else in an inactive answer is trusted).
 /// * 2xx with `active: true` → every member read; `patient`/`encounter`/`fhirContext` as in
-///   [`parse_launch_context`] (numeric ids become strings; bad `fhirContext` items dropped
-///   with a warning).
+///   [`parse_launch_context`].
 /// * non-2xx with an RFC 6749 §5.2 error body (e.g. 401 `invalid_client`) → [`Error::OAuth`];
 ///   otherwise [`Error::Http`] with `url` and the status.
 ///
+/// Tolerant, each with a warning in [`Introspection::warnings`]: one leading byte-order mark
+/// is skipped (RFC 8259 §8.1); `active` as the string `"true"`/`"false"` is read as the
+/// boolean; `exp`/`iat`/`nbf` as numeric strings or with fractions are read and rounded down;
+/// `scope` as an array is joined (non-string items dropped); `aud` items that are not strings
+/// are dropped; a string member (`client_id`, `sub`, `iss`, `fhirUser`, …) of another JSON
+/// type is dropped; launch context as in [`parse_launch_context`].
+///
 /// # Errors
 /// As above, plus [`Error::Parse`] ([`Document::Introspection`]) when the 2xx body is not a
-/// JSON object, `active` is missing or not a boolean, or a modelled member has the wrong type
-/// (`exp`/`iat`/`nbf` not a non-negative number, `scope` neither a string nor an array of
-/// strings, `client_id`, `sub`, … not strings); [`Error::Parse`]
-/// ([`Document::LaunchContext`]) when `patient`/`encounter` is not an id. Errors carry no
-/// body text except the server's own OAuth error texts.
+/// JSON object, `active` is missing or not a boolean, or `exp`/`nbf` is negative or not a
+/// number (dropping them would make the token look valid for longer). Errors carry no body
+/// text except the server's own OAuth error texts.
 pub fn parse_introspection_response(
     resp: &HttpResponse,
     url: &Url,
@@ -506,7 +520,8 @@ pub fn parse_introspection_response(
     if !resp.is_success() {
         return Err(status_error(resp, url));
     }
-    let obj = match serde_json::from_slice::<Value>(&resp.body) {
+    let (body, bom) = strip_bom(&resp.body);
+    let obj = match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(o)) => o,
         Ok(_) => return Err(intro_err("the response is not a JSON object")),
         Err(e) => {
@@ -516,11 +531,25 @@ pub fn parse_introspection_response(
             )));
         }
     };
-    match obj.get("active") {
-        Some(Value::Bool(true)) => {}
-        Some(Value::Bool(false)) => return Ok(Introspection::default()),
-        None | Some(Value::Null) => return Err(intro_err("`active` is missing")),
-        Some(_) => return Err(intro_err("`active` must be a boolean")),
+    let mut warnings = Vec::new();
+    if bom {
+        warnings.push(BOM_WARNING.to_owned());
+    }
+    let active = read::<LBool>(&obj, "active");
+    match active.value {
+        Seen::Ok(b) => {
+            if active.string {
+                warnings.push(format!("`active` is the string \"{b}\"; read as {b}"));
+            }
+            if !b {
+                return Ok(Introspection {
+                    warnings,
+                    ..Introspection::default()
+                });
+            }
+        }
+        Seen::Null => return Err(intro_err("`active` is missing")),
+        Seen::Wrong(_) => return Err(intro_err("`active` must be a boolean")),
     }
     let context = parse_launch_context(&obj)?;
     let extra = obj
@@ -528,31 +557,69 @@ pub fn parse_introspection_response(
         .filter(|(k, _)| !MODELLED.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    let mut notes = Notes::default();
     let aud = match obj.get("aud") {
         None | Some(Value::Null) => None,
         Some(v @ Value::String(_)) => Some(v.clone()),
-        Some(v @ Value::Array(items)) if items.iter().all(Value::is_string) => Some(v.clone()),
-        Some(_) => return Err(intro_err("`aud` must be a string or an array of strings")),
+        Some(Value::Array(items)) => {
+            let kept: Vec<Value> = items.iter().filter(|v| v.is_string()).cloned().collect();
+            if kept.len() < items.len() {
+                notes.push(
+                    "aud",
+                    NoteKind::Dropped,
+                    format!(
+                        "has {} item(s) that are not strings; dropped",
+                        items.len() - kept.len()
+                    ),
+                );
+            }
+            Some(Value::Array(kept))
+        }
+        Some(other) => {
+            notes.wrong_type(
+                "aud",
+                crate::discovery::json_type(other),
+                "a string or an array of strings",
+            );
+            None
+        }
     };
+    let exp = opt_time(&obj, "exp", &mut notes)?;
+    let iat = opt_time(&obj, "iat", &mut notes)?;
+    let nbf = opt_time(&obj, "nbf", &mut notes)?;
+    let scope = opt_scope(&obj, &mut notes);
+    let mut s = |field: &str| {
+        let v = read::<LStr>(&obj, field);
+        notes.string(field, v)
+    };
+    let client_id = s("client_id");
+    let username = s("username");
+    let token_type = s("token_type");
+    let sub = s("sub");
+    let iss = s("iss");
+    let jti = s("jti");
+    let fhir_user = s("fhirUser");
+    warnings.extend(notes.0.iter().map(ToString::to_string));
+    warnings.extend(context.warnings);
     Ok(Introspection {
         active: true,
-        scope: opt_scope(&obj)?,
-        client_id: opt_string(&obj, "client_id")?,
-        username: opt_string(&obj, "username")?,
-        token_type: opt_string(&obj, "token_type")?,
-        exp: opt_time(&obj, "exp")?,
-        iat: opt_time(&obj, "iat")?,
-        nbf: opt_time(&obj, "nbf")?,
-        sub: opt_string(&obj, "sub")?,
+        scope,
+        client_id,
+        username,
+        token_type,
+        exp,
+        iat,
+        nbf,
+        sub,
         aud,
-        iss: opt_string(&obj, "iss")?,
-        jti: opt_string(&obj, "jti")?,
+        iss,
+        jti,
         patient: context.patient,
         encounter: context.encounter,
-        fhir_user: opt_string(&obj, "fhirUser")?,
+        fhir_user,
         fhir_context: context.fhir_context,
         extra,
-        warnings: context.warnings,
+        warnings,
     })
 }
 

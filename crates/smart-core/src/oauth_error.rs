@@ -38,9 +38,11 @@ pub(crate) fn oauth_error_from_object(
 /// characters are removed, each text is cut at 1024 characters and trimmed. `status` is recorded as
 /// [`OAuthError::status`].
 ///
+/// One leading UTF-8 byte-order mark is skipped (RFC 8259 §8.1).
+///
 /// Returns `None` when the body is not such a document (HTML, empty, no `error`).
 pub fn parse_oauth_error(status: u16, body: &[u8]) -> Option<OAuthError> {
-    match serde_json::from_slice::<Value>(body) {
+    match serde_json::from_slice::<Value>(crate::lenient::strip_bom(body).0) {
         Ok(Value::Object(o)) => oauth_error_from_object(Some(status), &o),
         _ => None,
     }

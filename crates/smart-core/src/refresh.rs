@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use url::Url;
-
 use crate::client_auth::ClientAuth;
 use crate::entropy::Entropy;
 use crate::error::Error;
@@ -15,13 +13,14 @@ use crate::secret::RefreshToken;
 use crate::single::SingleRequest;
 use crate::time::UnixTime;
 use crate::token::{TokenResponse, parse_token_response};
+use crate::types::Endpoint;
 
 /// The `grant_type` of a refresh request (RFC 6749 §6).
 pub const GRANT_TYPE_REFRESH_TOKEN: &str = "refresh_token";
 
 pub(crate) fn refresh_outgoing(
     client_auth: &ClientAuth,
-    token_endpoint: &Url,
+    token_endpoint: &Endpoint,
     refresh_token: &RefreshToken,
     scope: Option<&str>,
     allow_insecure_http: bool,
@@ -44,7 +43,7 @@ pub(crate) fn refresh_outgoing(
     authenticated_post(
         crate::request::PostTo {
             purpose: crate::http::Purpose::Refresh,
-            url: token_endpoint,
+            endpoint: token_endpoint,
             allow_insecure_http,
         },
         client_auth,
@@ -60,13 +59,15 @@ pub(crate) fn refresh_outgoing(
 /// the original grant), and the same client authentication as the code exchange (an
 /// asymmetric client signs a new assertion each time; a public client sends `client_id`).
 ///
-/// Prefer [`refresh`], which also reads the answer and keeps secrets out of its errors.
+/// A `private_key_jwt` assertion's `aud` is the endpoint's advertised text
+/// ([`Endpoint::as_str`]). Prefer [`refresh`], which also reads the answer and keeps secrets
+/// out of its errors.
 ///
 /// # Errors
 /// [`Error::InsecureUrl`]; client-authentication errors.
 pub fn refresh_request(
     client_auth: &ClientAuth,
-    token_endpoint: &Url,
+    token_endpoint: impl Into<Endpoint>,
     refresh_token: &RefreshToken,
     scope: Option<&str>,
     allow_insecure_http: bool,
@@ -75,7 +76,7 @@ pub fn refresh_request(
 ) -> Result<HttpRequest, Error> {
     refresh_outgoing(
         client_auth,
-        token_endpoint,
+        &token_endpoint.into(),
         refresh_token,
         scope,
         allow_insecure_http,
@@ -96,13 +97,14 @@ pub fn refresh_request(
 /// secret or assertion, even when the server echoes them.
 pub fn refresh(
     client_auth: ClientAuth,
-    token_endpoint: Url,
+    token_endpoint: impl Into<Endpoint>,
     refresh_token: RefreshToken,
     scope: Option<String>,
     allow_insecure_http: bool,
     entropy: Arc<dyn Entropy>,
 ) -> SingleRequest<TokenResponse> {
-    let url = token_endpoint.clone();
+    let token_endpoint: Endpoint = token_endpoint.into();
+    let url = token_endpoint.url().clone();
     SingleRequest::new(
         "refresh",
         url,

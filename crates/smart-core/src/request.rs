@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::http::{HttpRequest, HttpResponse, Purpose, check_url_security};
 use crate::redact::SentSecrets;
 use crate::time::UnixTime;
+use crate::types::Endpoint;
 
 /// The most redirects a document `GET` follows (discovery, metadata, OpenID configuration,
 /// JWKS).
@@ -26,11 +27,11 @@ pub(crate) struct Outgoing {
 #[derive(Clone, Copy)]
 pub(crate) struct PostTo<'a> {
     pub(crate) purpose: Purpose,
-    pub(crate) url: &'a Url,
+    pub(crate) endpoint: &'a Endpoint,
     pub(crate) allow_insecure_http: bool,
 }
 
-/// A form `POST` to `to.url` with `fields`, authenticated with `client_auth` (RFC 6749 §2.3;
+/// A form `POST` to `to.endpoint` with `fields`, authenticated with `client_auth` (RFC 6749 §2.3;
 /// SMART client types), recording every secret it carries: the client authentication's and
 /// the values of `secret_fields`.
 pub(crate) fn authenticated_post(
@@ -43,9 +44,10 @@ pub(crate) fn authenticated_post(
 ) -> Result<Outgoing, Error> {
     let PostTo {
         purpose,
-        url,
+        endpoint,
         allow_insecure_http,
     } = to;
+    let url = endpoint.url();
     check_url_security(url, allow_insecure_http)?;
     let mut sent = SentSecrets::new();
     for (k, v) in &fields {
@@ -54,7 +56,7 @@ pub(crate) fn authenticated_post(
         }
     }
     let mut headers = Vec::new();
-    client_auth.apply_recording(&mut fields, &mut headers, url, now, entropy, &mut sent)?;
+    client_auth.apply_recording(&mut fields, &mut headers, endpoint, now, entropy, &mut sent)?;
     let mut request = HttpRequest::post_form(
         url.clone(),
         fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),

@@ -32,14 +32,14 @@ use crate::source::{CachedToken, Engine, Fetcher, TokenSource};
 use crate::store::{LeaseConfig, StoreEvent, StoreResult, StoredToken};
 use crate::time::UnixTime;
 use crate::token::{TokenResponse, parse_token_response};
-use crate::types::{ClientId, FhirBaseUrl};
+use crate::types::{ClientId, Endpoint, FhirBaseUrl};
 
 /// The `refresh_token` part of the session: the refresh request and the merge.
 #[derive(Debug)]
 struct RefreshGrant {
     client_auth: ClientAuth,
     fhir_base: FhirBaseUrl,
-    token_endpoint: Url,
+    token_endpoint: Endpoint,
     allow_insecure_http: bool,
     /// A narrower scope for the next refresh only.
     scope: Option<String>,
@@ -93,7 +93,7 @@ impl Fetcher for RefreshGrant {
     }
 
     fn fetch_url(&self) -> Option<Url> {
-        Some(self.token_endpoint.clone())
+        Some(self.token_endpoint.url().clone())
     }
 
     fn fetched(
@@ -130,7 +130,7 @@ impl Fetcher for RefreshGrant {
     fn stored(&self, token: &TokenResponse) -> Option<StoredToken> {
         Some(StoredToken {
             fhir_base: Some(self.fhir_base.clone()),
-            token_endpoint: self.token_endpoint.clone(),
+            token_endpoint: self.token_endpoint.url().clone(),
             client_id: self.client_auth.client_id().clone(),
             token: token.clone(),
         })
@@ -176,13 +176,14 @@ impl Session {
     pub fn new(
         app: &AppConfig,
         fhir_base: FhirBaseUrl,
-        token_endpoint: Url,
+        token_endpoint: impl Into<Endpoint>,
         token: TokenResponse,
         now: UnixTime,
     ) -> Self {
+        let token_endpoint: Endpoint = token_endpoint.into();
         let stored = StoredToken {
             fhir_base: Some(fhir_base.clone()),
-            token_endpoint: token_endpoint.clone(),
+            token_endpoint: token_endpoint.url().clone(),
             client_id: app.client_id().clone(),
             token,
         };
@@ -260,7 +261,7 @@ impl Session {
     pub fn to_stored(&self) -> StoredToken {
         StoredToken {
             fhir_base: Some(self.engine.fetcher.fhir_base.clone()),
-            token_endpoint: self.engine.fetcher.token_endpoint.clone(),
+            token_endpoint: self.engine.fetcher.token_endpoint.url().clone(),
             client_id: self.client_id().clone(),
             token: self.token().response().clone(),
         }
@@ -282,7 +283,7 @@ impl Session {
 
     /// The token endpoint.
     pub fn token_endpoint(&self) -> &Url {
-        &self.engine.fetcher.token_endpoint
+        self.engine.fetcher.token_endpoint.url()
     }
 
     /// The `client_id`.

@@ -10,12 +10,16 @@
 //! the server's own `error`, `error_description` and `error_uri` in an
 //! [`OAuthError`](crate::error::OAuthError).
 
-use crate::context::{CONTEXT_FIELDS, LaunchContext, TOKEN_FIELDS, parse_launch_context};
+use crate::context::{ContextRaw, CtxKey, LaunchContext, ctx_key, is_extension};
 use crate::error::{Document, Error, ParseError};
 use crate::flow::HttpResponse;
+pub use crate::lenient::MAX_LIFETIME_SECS;
+use crate::lenient::{BOM_WARNING, Key, KeySeed, LSecs, LStr, LStrList, Notes, Seen, strip_bom};
 use crate::oauth_error::{clean_text, oauth_error_from_object, parse_oauth_error};
 use crate::secret::{AccessToken, IdToken, RefreshToken};
 use crate::time::UnixTime;
+use serde::Deserializer as _;
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use url::Url;
 
@@ -193,47 +197,44 @@ impl TokenResponse {
         }
     }
 
-    /// Combine this (stored) response with the response to a refresh request (REFR-04, B19):
+    /// Combine this (stored) response with the response to a refresh request (RFC 6749 §6;
+    /// SMART App Launch §"Refresh access token"):
     /// * access token, `token_type`, `expires_in`/`expires_at` come from `new` — a missing
     ///   `expires_in` gives `expires_at = None` (the old lifetime is never extended);
     /// * `refresh_token`: `new`'s when present (rotation), else the old one is kept;
     /// * `scope`: `new`'s when present, else the old one (the refresh grant has the original
     ///   scopes) with `scope_inferred` set;
-    /// * `id_token`, `authorization_details` and each launch-context member: `new`'s when
-    ///   present, else the old value; `extra` and context extensions are merged, `new` winning;
-    /// * `warnings` are `new`'s.
+    /// * `id_token` and `authorization_details`: `new`'s when present, else the old ones;
+    /// * launch context, **as a whole** (the IG says context "MAY be included" in a refresh
+    ///   response): when `new` carries any SMART context member (`patient`, `encounter`,
+    ///   `fhirContext`, `need_patient_banner`, `smart_style_url`, `intent`, `tenant`), its
+    ///   context replaces the stored one entirely — never mixed member by member — and a
+    ///   warning names the members that changed ([`LaunchContext::changed_members`]); when it
+    ///   carries none, the stored context is kept and only extension members are merged,
+    ///   `new` winning;
+    /// * `extra` is merged, `new` winning; `warnings` are `new`'s (plus the context change).
     #[must_use]
     pub fn merge_refresh(&self, new: TokenResponse) -> TokenResponse {
         let old = self;
+        let mut warnings = new.warnings;
         let (scope, scope_inferred) = match new.scope {
             Some(s) => (Some(s), new.scope_inferred),
             None => (old.scope.clone(), old.scope.is_some() || old.scope_inferred),
         };
-        let mut extensions = old.context.extensions.clone();
-        extensions.extend(new.context.extensions);
-        let context = LaunchContext {
-            patient: new.context.patient.or_else(|| old.context.patient.clone()),
-            encounter: new
-                .context
-                .encounter
-                .or_else(|| old.context.encounter.clone()),
-            fhir_context: if new.context.fhir_context.is_empty() {
-                old.context.fhir_context.clone()
-            } else {
-                new.context.fhir_context
-            },
-            need_patient_banner: new
-                .context
-                .need_patient_banner
-                .or(old.context.need_patient_banner),
-            smart_style_url: new
-                .context
-                .smart_style_url
-                .or_else(|| old.context.smart_style_url.clone()),
-            intent: new.context.intent.or_else(|| old.context.intent.clone()),
-            tenant: new.context.tenant.or_else(|| old.context.tenant.clone()),
-            extensions,
-            warnings: new.context.warnings,
+        let context = if new.context.has_smart_members() {
+            let changed = old.context.changed_members(&new.context);
+            if !changed.is_empty() {
+                warnings.push(format!(
+                    "the refresh response changed the launch context ({}); the new context replaces the old one as a whole",
+                    changed.join(", ")
+                ));
+            }
+            new.context
+        } else {
+            let mut context = old.context.clone();
+            context.extensions.extend(new.context.extensions);
+            context.warnings = new.context.warnings;
+            context
         };
         let mut extra = old.extra.clone();
         extra.extend(new.extra);
@@ -251,7 +252,7 @@ impl TokenResponse {
                 .authorization_details
                 .or_else(|| old.authorization_details.clone()),
             extra,
-            warnings: new.warnings,
+            warnings,
         }
     }
 }
@@ -260,126 +261,246 @@ fn tr_err(message: impl Into<String>) -> Error {
     parse_err(Document::TokenResponse, message)
 }
 
-fn parse_expires_in(v: Option<&Value>) -> Result<Option<u64>, Error> {
-    let bad = || tr_err("`expires_in` must be a non-negative number of seconds");
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => {
-            if let Some(u) = n.as_u64() {
-                Ok(Some(u))
-            } else {
-                match n.as_f64() {
-                    Some(f) if f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f < 1.8e19 =>
-                    {
-                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                        Ok(Some(f as u64))
-                    }
-                    _ => Err(bad()),
-                }
-            }
-        }
-        Some(Value::String(s)) => s.trim().parse::<u64>().map(Some).map_err(|_| bad()),
-        Some(_) => Err(bad()),
-    }
-}
-
-fn parse_scope(v: Option<&Value>, warnings: &mut Vec<String>) -> Result<Option<String>, Error> {
-    match v {
-        None => {
-            warnings.push("`scope` is absent (SMART requires it); the granted scope is the requested one (B16)".into());
-            Ok(None)
-        }
-        Some(Value::Null) => {
-            warnings.push("`scope` is null; treated as absent".into());
-            Ok(None)
-        }
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Array(items)) => {
-            let mut parts = Vec::with_capacity(items.len());
-            for item in items {
-                match item {
-                    Value::String(s) => parts.extend(s.split_ascii_whitespace()),
-                    _ => return Err(tr_err("`scope` array must contain only strings")),
-                }
-            }
-            warnings.push("`scope` is a JSON array; joined with spaces (B15)".into());
-            Ok(Some(parts.join(" ")))
-        }
-        Some(_) => Err(tr_err("`scope` must be a string")),
-    }
-}
-
-fn opt_secret(
-    obj: &Map<String, Value>,
-    field: &str,
-    warnings: &mut Vec<String>,
-) -> Result<Option<String>, Error> {
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.is_empty() => {
-            warnings.push(format!("`{field}` is an empty string; treated as absent"));
-            Ok(None)
-        }
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(tr_err(format!("`{field}` must be a string"))),
-    }
-}
-
-/// Parse the members of a successful token response (the JSON object), computing `expires_at`
-/// from `now`.
+/// Whether `token` may be used as an access token: `1*VSCHAR` (RFC 6749 Appendix A.12,
+/// printable ASCII `%x20-7E`) without a space, which an `Authorization: Bearer` header
+/// (RFC 6750 §2.1) cannot carry. CR, LF, NUL and non-ASCII characters are refused.
 ///
 /// # Errors
-/// [`Error::Parse`] ([`Document::TokenResponse`]) when `access_token` is missing, empty or not
-/// a string, `token_type` is not a string, `expires_in` is not a non-negative number or numeric
-/// string, `scope` is neither a string nor an array of strings, `refresh_token`/`id_token` is
-/// not a string; [`Error::Parse`] ([`Document::LaunchContext`]) from [`parse_launch_context`].
-pub fn parse_token_members(
-    obj: &Map<String, Value>,
-    now: UnixTime,
-) -> Result<TokenResponse, Error> {
-    let mut warnings = Vec::new();
-    let access_token = match obj.get("access_token") {
-        Some(Value::String(s)) if !s.is_empty() => AccessToken::new(s.clone()),
-        Some(Value::String(_)) => return Err(tr_err("`access_token` is empty")),
-        None | Some(Value::Null) => return Err(tr_err("`access_token` is missing")),
-        Some(_) => return Err(tr_err("`access_token` must be a string")),
+/// [`Error::InvalidAccessToken`] naming the problem, never the token.
+pub fn check_access_token_syntax(token: &str) -> Result<(), Error> {
+    // One branch-free (vectorisable) pass over the often long token in the common case.
+    let outside = token
+        .bytes()
+        .fold(false, |bad, b| bad | !(0x21..=0x7e).contains(&b));
+    if !token.is_empty() && !outside {
+        return Ok(());
+    }
+    let reason = if token.is_empty() {
+        "is empty"
+    } else if token.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        "contains a control character"
+    } else if token.bytes().any(|b| b == b' ') {
+        "contains a space"
+    } else if !token.is_ascii() {
+        "contains a non-ASCII character"
+    } else {
+        return Ok(());
     };
-    let token_type = match obj.get("token_type") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        None | Some(Value::Null) => {
+    Err(Error::InvalidAccessToken { reason })
+}
+
+/// The members of a token response, as read by the tolerant readers.
+#[derive(Default)]
+struct Raw {
+    access_token: Option<LStr>,
+    token_type: Option<LStr>,
+    expires_in: LSecs,
+    scope: Option<LStrList>,
+    refresh_token: LStr,
+    id_token: LStr,
+    authorization_details: Option<Value>,
+    context: ContextRaw,
+    /// Every other member.
+    extra: Map<String, Value>,
+}
+
+#[derive(Clone, Copy)]
+enum K {
+    AccessToken,
+    TokenType,
+    ExpiresIn,
+    Scope,
+    RefreshToken,
+    IdToken,
+    AuthorizationDetails,
+    Context(CtxKey),
+}
+
+fn known(name: &str) -> Option<K> {
+    Some(match name {
+        "access_token" => K::AccessToken,
+        "token_type" => K::TokenType,
+        "expires_in" => K::ExpiresIn,
+        "scope" => K::Scope,
+        "refresh_token" => K::RefreshToken,
+        "id_token" => K::IdToken,
+        "authorization_details" => K::AuthorizationDetails,
+        other => K::Context(ctx_key(other)?),
+    })
+}
+
+enum Top {
+    Object(Box<Raw>),
+    NotObject,
+}
+
+struct RawVisitor;
+
+impl<'de> Visitor<'de> for RawVisitor {
+    type Value = Top;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top, A::Error> {
+        let mut r = Box::<Raw>::default();
+        while let Some(key) = map.next_key_seed(KeySeed(known))? {
+            let k = match key {
+                Key::Known(k) => k,
+                Key::Other(name) => {
+                    let v = map.next_value::<Value>()?;
+                    r.extra.insert(name, v);
+                    continue;
+                }
+            };
+            match k {
+                K::AccessToken => r.access_token = Some(map.next_value()?),
+                K::TokenType => r.token_type = Some(map.next_value()?),
+                K::ExpiresIn => r.expires_in = map.next_value()?,
+                K::Scope => r.scope = Some(map.next_value()?),
+                K::RefreshToken => r.refresh_token = map.next_value()?,
+                K::IdToken => r.id_token = map.next_value()?,
+                K::AuthorizationDetails => r.authorization_details = Some(map.next_value()?),
+                K::Context(c) => r.context.read_next(c, &mut map)?,
+            }
+        }
+        Ok(Top::Object(r))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Top, E> {
+        Ok(Top::NotObject)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Top, E> {
+        Ok(Top::NotObject)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Top, E> {
+        Ok(Top::NotObject)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Top, E> {
+        Ok(Top::NotObject)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Top, E> {
+        Ok(Top::NotObject)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Top, E> {
+        Ok(Top::NotObject)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Top, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Top::NotObject)
+    }
+}
+
+/// An optional secret string (`refresh_token`, `id_token`): `null`, `""` and a value of
+/// another JSON type are `None` (the last two with a warning).
+fn opt_secret(field: &str, v: LStr, warnings: &mut Vec<String>) -> Option<String> {
+    match v.0 {
+        Seen::Null => None,
+        Seen::Ok(s) if s.is_empty() => {
+            warnings.push(format!("`{field}` is an empty string; treated as absent"));
+            None
+        }
+        Seen::Ok(s) => Some(s),
+        Seen::Wrong(t) => {
+            warnings.push(format!("`{field}` is {t}, not a string; ignored"));
+            None
+        }
+    }
+}
+
+/// `scope`: a string as sent; an array of strings joined with spaces (non-string items
+/// dropped); `null`, absent or another type → `None`. Warnings for each deviation.
+fn read_scope(v: Option<LStrList>, warnings: &mut Vec<String>) -> Option<String> {
+    let Some(l) = v else {
+        warnings.push(
+            "`scope` is absent (SMART requires it); the granted scope is the requested one".into(),
+        );
+        return None;
+    };
+    match l.list {
+        Seen::Null => {
+            warnings.push("`scope` is null; treated as absent".into());
+            None
+        }
+        Seen::Wrong(t) => {
+            warnings.push(format!(
+                "`scope` is {t}, not a string; ignored (treated as absent)"
+            ));
+            None
+        }
+        Seen::Ok(mut items) if l.lone => items.pop(),
+        Seen::Ok(items) => {
+            warnings.push("`scope` is a JSON array; joined with spaces".into());
+            if l.dropped > 0 {
+                warnings.push(format!(
+                    "`scope` has {} array item(s) that are not strings; dropped",
+                    l.dropped
+                ));
+            }
+            let mut parts = Vec::with_capacity(items.len());
+            for item in &items {
+                parts.extend(item.split_ascii_whitespace());
+            }
+            Some(parts.join(" "))
+        }
+    }
+}
+
+/// Build the [`TokenResponse`] from the members read (`Err` for what the flow cannot do
+/// without: a usable `access_token`, a readable `expires_in`).
+fn build(r: Raw, now: UnixTime) -> Result<TokenResponse, Error> {
+    let mut warnings = Vec::new();
+    let access_token = match r.access_token.map(|v| v.0) {
+        Some(Seen::Ok(s)) if !s.is_empty() => {
+            check_access_token_syntax(&s)?;
+            AccessToken::new(s)
+        }
+        Some(Seen::Ok(_)) => return Err(tr_err("`access_token` is empty")),
+        None | Some(Seen::Null) => return Err(tr_err("`access_token` is missing")),
+        Some(Seen::Wrong(_)) => return Err(tr_err("`access_token` must be a string")),
+    };
+    let token_type = match r.token_type.map(|v| v.0) {
+        Some(Seen::Ok(s)) if !s.is_empty() => s,
+        None | Some(Seen::Null) => {
             warnings.push("`token_type` is absent; assuming Bearer".into());
             "Bearer".to_owned()
         }
-        Some(Value::String(_)) => {
+        Some(Seen::Ok(_)) => {
             warnings.push("`token_type` is empty; assuming Bearer".into());
             "Bearer".to_owned()
         }
-        Some(_) => return Err(tr_err("`token_type` must be a string")),
+        Some(Seen::Wrong(t)) => {
+            warnings.push(format!(
+                "`token_type` is {t}, not a string; assuming Bearer"
+            ));
+            "Bearer".to_owned()
+        }
     };
     if !token_type.eq_ignore_ascii_case("bearer") {
         warnings.push("`token_type` is not Bearer".into());
     }
-    if matches!(obj.get("expires_in"), Some(Value::String(_))) {
-        warnings.push("`expires_in` is a string; parsed as a number (B13)".into());
-    }
-    let expires_in = parse_expires_in(obj.get("expires_in"))?;
+    let mut notes = Notes::default();
+    let expires_in = notes
+        .seconds("expires_in", r.expires_in, true)
+        .map_err(|_| tr_err("`expires_in` must be a non-negative number of seconds"))?;
+    warnings.extend(notes.0.iter().map(ToString::to_string));
     let expires_at = expires_in.map(|s| now.plus_secs(s));
-    let scope = parse_scope(obj.get("scope"), &mut warnings)?;
-    let refresh_token = opt_secret(obj, "refresh_token", &mut warnings)?.map(RefreshToken::new);
-    let id_token = opt_secret(obj, "id_token", &mut warnings)?.map(IdToken::new);
-    let authorization_details = obj
-        .get("authorization_details")
-        .filter(|v| !v.is_null())
-        .cloned();
-    let context = parse_launch_context(obj)?;
-    warnings.extend(context.warnings.iter().cloned());
-    let extra = obj
+    let scope = read_scope(r.scope, &mut warnings);
+    let refresh_token =
+        opt_secret("refresh_token", r.refresh_token, &mut warnings).map(RefreshToken::new);
+    let id_token = opt_secret("id_token", r.id_token, &mut warnings).map(IdToken::new);
+    let authorization_details = r.authorization_details.filter(|v| !v.is_null());
+    let extensions: Map<String, Value> = r
+        .extra
         .iter()
-        .filter(|(k, _)| {
-            !TOKEN_FIELDS.contains(&k.as_str()) && !CONTEXT_FIELDS.contains(&k.as_str())
-        })
+        .filter(|(k, _)| is_extension(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    let mut cw = Vec::new();
+    let mut context = r.context.finish(extensions, &mut cw);
+    warnings.extend(cw.iter().cloned());
+    context.warnings = cw;
     Ok(TokenResponse {
         access_token,
         token_type,
@@ -391,12 +512,31 @@ pub fn parse_token_members(
         id_token,
         context,
         authorization_details,
-        extra,
+        extra: r.extra,
         warnings,
     })
 }
 
-/// Parse a token-endpoint answer (RFC 6749 §5.1/§5.2; spec digest §3.6, §3.9; RESP-01).
+/// Parse the members of a successful token response (the JSON object), computing `expires_at`
+/// from `now`. Tolerant as described for [`parse_token_response`].
+///
+/// # Errors
+/// [`Error::Parse`] ([`Document::TokenResponse`]) when `access_token` is missing, empty or not
+/// a string, or `expires_in` is negative, not finite or not a number;
+/// [`Error::InvalidAccessToken`] when the access token has characters a Bearer header cannot
+/// carry.
+pub fn parse_token_members(
+    obj: &Map<String, Value>,
+    now: UnixTime,
+) -> Result<TokenResponse, Error> {
+    match obj.deserialize_any(RawVisitor) {
+        Ok(Top::Object(r)) => build(*r, now),
+        _ => Err(tr_err("the response is not a JSON object")),
+    }
+}
+
+/// Parse a token-endpoint answer (RFC 6749 §5.1/§5.2; SMART App Launch §"Response to the
+/// access token request", Backend Services §"Response").
 ///
 /// * 2xx with a JSON object carrying `access_token` → [`TokenResponse`] (`expires_at` = `now` +
 ///   `expires_in`).
@@ -405,17 +545,31 @@ pub fn parse_token_members(
 /// * non-2xx with an RFC 6749 §5.2 error body → [`Error::OAuth`] with the status.
 /// * non-2xx otherwise → [`Error::Http`] with `url` and the status.
 ///
+/// Tolerant, each with a warning in [`TokenResponse::warnings`]: one leading UTF-8 byte-order
+/// mark is skipped (RFC 8259 §8.1); `expires_in` as a numeric string or with a fractional part
+/// is read and rounded down (`35999.87` → 35999, `"3599.5"` → 3599), and a lifetime over
+/// [`MAX_LIFETIME_SECS`] (ten years) is clamped to it; `scope` as a JSON array is joined with
+/// spaces (non-string items dropped), and `scope` of another type is treated as absent; a
+/// `token_type` that is absent, empty or not a string is taken as `Bearer`; a
+/// `refresh_token`/`id_token` that is `""` or not a string is ignored; launch context as in
+/// [`parse_launch_context`](crate::context::parse_launch_context).
+///
 /// # Errors
 /// As above, plus [`Error::Parse`] ([`Document::TokenResponse`]) for a 2xx body that is not a
-/// JSON object or fails [`parse_token_members`]. No error carries body text (only the
-/// server's `error`, `error_description`, `error_uri` in an [`OAuthError`](crate::error::OAuthError)).
+/// JSON object, or whose `access_token` is missing, empty or not a string, or whose
+/// `expires_in` is negative, not finite or not a number (the message names `expires_in`);
+/// [`Error::InvalidAccessToken`] for an access token with a space, a control or a non-ASCII
+/// character; [`Error::UnsupportedTokenType`] for a `token_type` other than Bearer. No error
+/// carries body text (only the server's `error`, `error_description`, `error_uri` in an
+/// [`OAuthError`](crate::error::OAuthError)).
 pub fn parse_token_response(
     response: &HttpResponse,
     url: &Url,
     now: UnixTime,
 ) -> Result<TokenResponse, Error> {
+    let (body, bom) = strip_bom(&response.body);
     if !response.is_success() {
-        return Err(match parse_oauth_error(response.status, &response.body) {
+        return Err(match parse_oauth_error(response.status, body) {
             Some(e) => Error::OAuth(e),
             None => Error::Http {
                 url: url.to_string(),
@@ -423,9 +577,13 @@ pub fn parse_token_response(
             },
         });
     }
-    let obj = match serde_json::from_slice::<Value>(&response.body) {
-        Ok(Value::Object(o)) => o,
-        Ok(_) => return Err(tr_err("the response is not a JSON object")),
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let raw = match de
+        .deserialize_any(RawVisitor)
+        .and_then(|t| de.end().map(|()| t))
+    {
+        Ok(Top::Object(r)) => r,
+        Ok(Top::NotObject) => return Err(tr_err("the response is not a JSON object")),
         Err(e) => {
             return Err(Error::Parse(ParseError::from_json(
                 Document::TokenResponse,
@@ -433,12 +591,15 @@ pub fn parse_token_response(
             )));
         }
     };
-    if !obj.contains_key("access_token")
-        && let Some(e) = oauth_error_from_object(Some(response.status), &obj)
+    if raw.access_token.is_none()
+        && let Some(e) = oauth_error_from_object(Some(response.status), &raw.extra)
     {
         return Err(Error::OAuth(e));
     }
-    let token = parse_token_members(&obj, now)?;
+    let mut token = build(*raw, now)?;
+    if bom {
+        token.warnings.insert(0, BOM_WARNING.to_owned());
+    }
     if !token.is_bearer() {
         // RFC 6749 §7.1: a client must not use a token whose type it does not understand;
         // every driver here sends `Authorization: Bearer`.

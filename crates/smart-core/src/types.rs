@@ -148,6 +148,133 @@ impl std::fmt::Display for ClientId {
     }
 }
 
+/// A server endpoint as advertised: the parsed [`Url`] that requests go to, and the
+/// advertised text that every string comparison and claim uses.
+///
+/// `url::Url` normalises what it parses (an explicit default port such as `:443` is dropped,
+/// the host is lower-cased, an empty path becomes `/`), but RFC 7523 §3 compares a client
+/// assertion's `aud` with the token endpoint *as a string*: a server that advertises
+/// `https://ehr.example.org:443/oauth2/token` may accept only that exact text. So an endpoint
+/// keeps both:
+///
+/// * [`url`](Self::url) (also reachable through `Deref<Target = Url>`): where requests are
+///   sent;
+/// * [`as_str`](Self::as_str) and `Display`: the advertised text (trimmed of surrounding
+///   whitespace), used as the `aud` of client assertions and in every comparison. For an
+///   endpoint resolved from a relative reference (RFC 3986 §5.2) the text is the resolved
+///   absolute URL.
+///
+/// `Serialize`/`Deserialize` use the advertised text as a JSON string, so stored documents
+/// that held a plain URL string read back unchanged. An endpoint built from a [`Url`]
+/// (`From<Url>`) has that URL's normalised text.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    url: Url,
+    text: String,
+}
+
+impl Endpoint {
+    /// Parse an absolute URL, keeping `text` (trimmed) as the advertised text.
+    ///
+    /// # Errors
+    /// The [`url::ParseError`] when `text` is not an absolute URL.
+    pub fn parse(text: &str) -> Result<Self, url::ParseError> {
+        let text = text.trim();
+        Url::parse(text).map(|url| Self {
+            url,
+            text: text.to_owned(),
+        })
+    }
+
+    /// Resolve `reference` against `base` by RFC 3986 §5.2 (the base's last path segment is
+    /// replaced: `auth/token` against `https://ehr.example.org/fhir/r4` is
+    /// `https://ehr.example.org/fhir/auth/token`). An absolute `reference` is kept with its
+    /// text; a relative one gets the resolved URL as its text. Returns whether it was relative.
+    ///
+    /// # Errors
+    /// The [`url::ParseError`] when `reference` is not a valid URL reference.
+    pub fn resolve(reference: &str, base: &Url) -> Result<(Self, bool), url::ParseError> {
+        match Self::parse(reference) {
+            Ok(e) => Ok((e, false)),
+            Err(url::ParseError::RelativeUrlWithoutBase) => {
+                let url = base.join(reference.trim())?;
+                Ok((Self::from(url), true))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The parsed URL (where requests go).
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The advertised text: the `aud` of client assertions and the value compared as a string.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The parsed URL, by value.
+    pub fn into_url(self) -> Url {
+        self.url
+    }
+}
+
+impl From<Url> for Endpoint {
+    /// An endpoint whose text is the URL's normalised form.
+    fn from(url: Url) -> Self {
+        Self {
+            text: url.as_str().to_owned(),
+            url,
+        }
+    }
+}
+
+impl From<&Url> for Endpoint {
+    /// An endpoint whose text is the URL's normalised form.
+    fn from(url: &Url) -> Self {
+        Self::from(url.clone())
+    }
+}
+
+impl From<&Endpoint> for Endpoint {
+    fn from(e: &Endpoint) -> Self {
+        e.clone()
+    }
+}
+
+impl std::ops::Deref for Endpoint {
+    type Target = Url;
+    fn deref(&self) -> &Url {
+        &self.url
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Endpoint").field(&self.text).finish()
+    }
+}
+
+impl serde::Serialize for Endpoint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Endpoint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +299,28 @@ mod tests {
             root.well_known().as_str(),
             "https://ehr.example.org/.well-known/smart-configuration"
         );
+    }
+
+    #[test]
+    fn endpoint_keeps_advertised_text_and_resolves_rfc3986() {
+        let e = Endpoint::parse(" https://ehr.example.org:443/oauth2/token ").unwrap();
+        assert_eq!(e.as_str(), "https://ehr.example.org:443/oauth2/token");
+        assert_eq!(e.url().as_str(), "https://ehr.example.org/oauth2/token");
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#""https://ehr.example.org:443/oauth2/token""#
+        );
+        let back: Endpoint =
+            serde_json::from_str(r#""https://ehr.example.org:443/oauth2/token""#).unwrap();
+        assert_eq!(back, e);
+        let base = Url::parse("https://ehr.example.org/fhir/r4").unwrap();
+        let (r, relative) = Endpoint::resolve("auth/token", &base).unwrap();
+        assert!(relative);
+        assert_eq!(r.as_str(), "https://ehr.example.org/fhir/auth/token");
+        let (a, relative) = Endpoint::resolve("https://AUTH.example.org/t", &base).unwrap();
+        assert!(!relative);
+        assert_eq!(a.as_str(), "https://AUTH.example.org/t");
+        assert_eq!(a.url().as_str(), "https://auth.example.org/t");
     }
 
     #[test]

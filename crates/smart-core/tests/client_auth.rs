@@ -90,7 +90,7 @@ fn symmetric_apply_sets_header_only() {
     auth.apply(
         &mut fields,
         &mut headers,
-        &token_url(),
+        token_url(),
         NOW,
         &DeterministicEntropy::new(0),
     )
@@ -118,7 +118,7 @@ fn public_apply_puts_client_id_in_body() {
     auth.apply(
         &mut fields,
         &mut headers,
-        &token_url(),
+        token_url(),
         NOW,
         &DeterministicEntropy::new(0),
     )
@@ -148,7 +148,7 @@ fn b21_asymmetric_request_shape() {
     auth.apply(
         &mut fields,
         &mut headers,
-        &token_url(),
+        token_url(),
         NOW,
         &DeterministicEntropy::new(0),
     )
@@ -207,7 +207,7 @@ fn b24_each_apply_mints_a_new_assertion() {
         auth.apply(
             &mut fields,
             &mut headers,
-            &token_url(),
+            token_url(),
             NOW.plus_secs(t),
             &entropy,
         )
@@ -248,7 +248,7 @@ fn asymmetric_apply_errors_leave_request_untouched() {
     let err = auth.apply(
         &mut fields,
         &mut headers,
-        &token_url(),
+        token_url(),
         NOW,
         &DeterministicEntropy::new(0),
     );
@@ -275,7 +275,7 @@ fn asymmetric_jku_is_passed_through() {
     auth.apply(
         &mut fields,
         &mut Vec::new(),
-        &token_url(),
+        token_url(),
         NOW,
         &DeterministicEntropy::new(0),
     )

@@ -10,7 +10,6 @@ use smart_core::discovery::{
 };
 use smart_core::error::{DiscoveryError, DiscoveryErrorKind};
 use smart_core::{Error, FhirBaseUrl, Flow, HttpResponse, Method, UnixTime};
-use url::Url;
 
 const NOW: UnixTime = UnixTime::from_secs(1_700_000_000);
 
@@ -27,8 +26,8 @@ fn ok(body: &[u8]) -> Discovered {
     parse(body, "https://ehr.example.com/fhir").unwrap()
 }
 
-fn u(s: &str) -> Url {
-    Url::parse(s).unwrap()
+fn u(s: &str) -> smart_core::Endpoint {
+    smart_core::Endpoint::parse(s).unwrap()
 }
 
 fn kind(e: Error) -> DiscoveryErrorKind {
@@ -180,14 +179,18 @@ fn ig_5_5_brand_identifier_is_an_object() {
             value: Some("https://example.org".into())
         })
     );
+    // Round 2 (N04): a string where the Identifier object belongs is dropped with a warning.
     let bad =
         br#"{"token_endpoint":"https://e/t","user_access_brand_identifier":"https://example.org"}"#;
-    match kind(parse(bad, "https://e/fhir").unwrap_err()) {
-        DiscoveryErrorKind::Invalid(m) => {
-            assert!(m.contains("user_access_brand_identifier"), "{m}")
-        }
-        k => panic!("{k:?}"),
-    }
+    let d = parse(bad, "https://e/fhir").unwrap();
+    assert_eq!(d.config.user_access_brand_identifier, None);
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.field == "user_access_brand_identifier" && w.kind == WarningKind::WrongType),
+        "{:?}",
+        d.warnings
+    );
 }
 
 #[test]
@@ -260,25 +263,44 @@ fn capability_strings_round_trip() {
 #[test]
 fn wrong_shapes_name_the_field_and_non_json_is_not_json() {
     let cases: &[(&[u8], &str)] = &[
+        (br#"{"token_endpoint":42}"#, "token_endpoint"),
+        (br#"{"token_endpoint":"http://[bad"}"#, "token_endpoint"),
+        (b"[1,2]", "JSON object"),
+    ];
+    // Round 2 (N04): optional members of the wrong shape are normalised or dropped with a
+    // warning naming them; only the token endpoint is fatal.
+    let lenient: &[(&[u8], &str, WarningKind)] = &[
         (
             br#"{"token_endpoint":"https://e/t","capabilities":"launch-ehr"}"#,
             "capabilities",
+            WarningKind::WrongType,
         ),
         (
             br#"{"token_endpoint":"https://e/t","scopes_supported":["a",1]}"#,
-            "scopes_supported[1]",
+            "scopes_supported",
+            WarningKind::WrongType,
         ),
-        (br#"{"token_endpoint":42}"#, "token_endpoint"),
         (
             br#"{"token_endpoint":"https://e/t","jwks_uri":"http://[bad"}"#,
             "jwks_uri",
+            WarningKind::InvalidUrl,
         ),
         (
             br#"{"token_endpoint":"https://e/t","associated_endpoints":[{"capabilities":[]}]}"#,
-            "associated_endpoints[0].url",
+            "associated_endpoints[0]",
+            WarningKind::WrongType,
         ),
-        (b"[1,2]", "JSON object"),
     ];
+    for (body, field, wk) in lenient {
+        let d = parse(body, "https://e/fhir").unwrap();
+        assert!(
+            d.warnings
+                .iter()
+                .any(|w| w.field == *field && w.kind == *wk),
+            "{field}: {:?}",
+            d.warnings
+        );
+    }
     for (body, field) in cases {
         match kind(parse(body, "https://e/fhir").unwrap_err()) {
             DiscoveryErrorKind::Invalid(m) => assert!(m.contains(field), "{m} should name {field}"),
@@ -315,18 +337,29 @@ fn b01_trailing_slash_base_and_relative_endpoints() {
         let body = br#"{"token_endpoint":"auth/token","authorization_endpoint":"/oauth2/authorize",
             "introspection_endpoint":"../introspect","capabilities":[]}"#;
         let d = parse_smart_configuration(body, &flow_base, &req.url).unwrap();
-        // Resolved like `new URL(rel, base + "/")`: the trailing slash makes no difference.
-        assert_eq!(
-            d.config.token_endpoint.as_str(),
-            "https://ehr.example.org/fhir/r4/auth/token"
-        );
+        // Round 2 (B02): resolved by RFC 3986 §5.2 against the base *as given*
+        // (`new URL(rel, base)`): without the trailing slash the last segment `r4` is
+        // replaced; building the well-known URL above is unaffected by the slash (B01).
+        let (token, introspect) = if b.ends_with('/') {
+            (
+                "https://ehr.example.org/fhir/r4/auth/token",
+                "https://ehr.example.org/fhir/introspect",
+            )
+        } else {
+            (
+                "https://ehr.example.org/fhir/auth/token",
+                "https://ehr.example.org/introspect",
+            )
+        };
+        assert_eq!(d.config.token_endpoint.as_str(), token);
+        assert_eq!(d.config.token_endpoint.url().as_str(), token);
         assert_eq!(
             d.config.authorization_endpoint.as_ref().unwrap().as_str(),
             "https://ehr.example.org/oauth2/authorize"
         );
         assert_eq!(
             d.config.introspection_endpoint.as_ref().unwrap().as_str(),
-            "https://ehr.example.org/fhir/introspect"
+            introspect
         );
         let rel: Vec<_> = d
             .warnings

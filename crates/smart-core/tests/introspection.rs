@@ -54,7 +54,7 @@ fn introspect_req(
     auth: IntrospectionAuth,
 ) -> HttpRequest {
     introspection_request(
-        &endpoint(),
+        endpoint(),
         token,
         hint,
         &auth,
@@ -164,7 +164,7 @@ fn revocation_requests_for_the_three_client_types() {
     let e = DeterministicEntropy::new(9);
     let public = ClientAuth::public("my-app");
     let r = revocation_request(
-        &revoke_url(),
+        revoke_url(),
         "rt-1",
         Some(TokenTypeHint::RefreshToken),
         &public,
@@ -181,7 +181,7 @@ fn revocation_requests_for_the_three_client_types() {
     assert_eq!(r.header("authorization"), None);
 
     let sym = ClientAuth::symmetric("my-app", ClientSecret::new("my-app-secret-123"));
-    let r = revocation_request(&revoke_url(), "at-1", None, &sym, false, NOW, &e).unwrap();
+    let r = revocation_request(revoke_url(), "at-1", None, &sym, false, NOW, &e).unwrap();
     assert_eq!(body(&r), "token=at-1");
     assert_eq!(
         r.header("authorization"),
@@ -190,7 +190,7 @@ fn revocation_requests_for_the_three_client_types() {
 
     let asym = asymmetric();
     let r = revocation_request(
-        &revoke_url(),
+        revoke_url(),
         "at-1",
         Some(TokenTypeHint::AccessToken),
         &asym,
@@ -271,12 +271,12 @@ fn insecure_endpoints_and_empty_tokens_are_refused() {
         }
     );
     assert!(matches!(
-        revocation_request(&revoke_url(), "", None, &auth, false, NOW, &e),
+        revocation_request(revoke_url(), "", None, &auth, false, NOW, &e),
         Err(Error::Config(_))
     ));
     assert!(matches!(
         introspection_request(
-            &endpoint(),
+            endpoint(),
             "tok",
             None,
             &IntrospectionAuth::Bearer(AccessToken::new("").clone()),
@@ -341,11 +341,14 @@ fn ig_example_2_1_bare_patient_id() {
         Some("https://ehr.example.org/fhir/Patient/123")
     );
     assert_eq!(i.exp, Some(UnixTime::from_secs(1_597_678_964)));
+    // `exp` is checked with INTROSPECTION_LEEWAY_SECS (60 s) of clock difference.
+    assert_eq!(smart_core::introspection::INTROSPECTION_LEEWAY_SECS, 60);
     assert!(i.is_active_at(UnixTime::from_secs(1_597_678_963)));
-    assert!(!i.is_active_at(UnixTime::from_secs(1_597_678_964)));
+    assert!(i.is_active_at(UnixTime::from_secs(1_597_678_964 + 59)));
+    assert!(!i.is_active_at(UnixTime::from_secs(1_597_678_964 + 60)));
     assert_eq!(i.encounter, None);
     assert!(i.extra.is_empty(), "{:?}", i.extra);
-    assert!(i.warnings.is_empty());
+    assert!(i.warnings.is_empty(), "{:?}", i.warnings);
 }
 
 #[test]
@@ -355,8 +358,14 @@ fn ig_example_2_0_patient_reference_is_kept_and_stripped() {
         &endpoint(),
     )
     .unwrap();
-    assert_eq!(i.patient.as_deref(), Some("Patient/456"), "kept as given");
+    // Round 2 (B29 kind): one `Patient/` prefix is removed, with a warning.
+    assert_eq!(i.patient.as_deref(), Some("456"));
     assert_eq!(i.patient_id(), Some("456"));
+    assert!(
+        i.warnings.iter().any(|w| w.starts_with("`patient`")),
+        "{:?}",
+        i.warnings
+    );
 }
 
 #[test]
@@ -419,15 +428,13 @@ fn inactive_token_trusts_nothing_else() {
 fn malformed_answers_are_parse_errors() {
     for json in [
         r#"{}"#,
-        r#"{"active":"true"}"#,
         r#"{"active":1}"#,
         r#"[true]"#,
         "<html>ok</html>",
-        r#"{"active":true,"exp":"1700000000"}"#,
         r#"{"active":true,"exp":-1}"#,
-        r#"{"active":true,"scope":7}"#,
-        r#"{"active":true,"client_id":{}}"#,
-        r#"{"active":true,"aud":5}"#,
+        r#"{"active":true,"exp":"soon"}"#,
+        r#"{"active":true,"nbf":[1]}"#,
+        r#"{"active":"yes"}"#,
     ] {
         let err =
             parse_introspection_response(&HttpResponse::new(200, json), &endpoint()).unwrap_err();
@@ -436,12 +443,40 @@ fn malformed_answers_are_parse_errors() {
             "{json}: {err:?}"
         );
     }
-    let err = parse_introspection_response(
-        &HttpResponse::new(200, r#"{"active":true,"patient":{"id":"1"}}"#),
+    // Round 2 (N04 kind): wrong-typed optional members are dropped with a warning naming
+    // them; a numeric-string time is read.
+    for (json, field) in [
+        (r#"{"active":true,"scope":7}"#, "scope"),
+        (r#"{"active":true,"client_id":{}}"#, "client_id"),
+        (r#"{"active":true,"aud":5}"#, "aud"),
+        (r#"{"active":true,"iat":"x"}"#, "iat"),
+        (r#"{"active":true,"patient":{"id":"1"}}"#, "patient"),
+    ] {
+        let i = parse_introspection_response(&HttpResponse::new(200, json), &endpoint()).unwrap();
+        assert!(i.active);
+        assert!(
+            i.warnings
+                .iter()
+                .any(|w| w.starts_with(&format!("`{field}`"))),
+            "{json}: {:?}",
+            i.warnings
+        );
+    }
+    let i = parse_introspection_response(
+        &HttpResponse::new(200, r#"{"active":true,"exp":"1700000000.9"}"#),
         &endpoint(),
     )
-    .unwrap_err();
-    assert!(matches!(&err, Error::Parse(p) if p.document == Document::LaunchContext));
+    .unwrap();
+    assert_eq!(i.exp, Some(UnixTime::from_secs(1_700_000_000)));
+    // `"active":"true"` is read as true with a warning.
+    let i =
+        parse_introspection_response(&HttpResponse::new(200, r#"{"active":"true"}"#), &endpoint())
+            .unwrap();
+    assert!(i.active);
+    assert_eq!(
+        i.warnings,
+        ["`active` is the string \"true\"; read as true"]
+    );
 }
 
 #[test]

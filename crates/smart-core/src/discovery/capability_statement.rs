@@ -16,28 +16,56 @@ use url::Url;
 /// the corresponding endpoints; the STU1 `capabilities` extension (`valueCode`) is read if
 /// present. The result has [`ConfigSource::CapabilityStatement`].
 ///
+/// Tolerant like [`parse_smart_configuration`](super::parse_smart_configuration): one leading
+/// byte-order mark is skipped, a single `rest` object is read as a one-element list, and an
+/// optional endpoint that is not a valid URL is dropped, each with a warning.
+///
 /// # Errors
-/// [`Error::Discovery`] with kind `NotJson`, `Invalid` (not a CapabilityStatement, bad URL),
-/// or `MissingField("token_endpoint")` when no `oauth-uris` extension with a `token` URI exists.
+/// [`Error::Discovery`] with kind `NotJson`, `Invalid` (not a CapabilityStatement, an unusable
+/// `token` URI), or `MissingField("token_endpoint")` when no `oauth-uris` extension with a
+/// `token` URI exists.
 pub fn parse_capability_statement(
     body: &[u8],
     base: &FhirBaseUrl,
     url: &Url,
 ) -> Result<Discovered, Error> {
-    let obj = parse_json_object(body, url, None)?;
-    let mut cx = Ctx {
-        base,
-        url,
-        warnings: Vec::new(),
-    };
+    let (obj, bom) = parse_json_object(body, url)?;
+    let mut cx = Ctx::new(base, url);
+    if bom {
+        cx.warn(
+            "(body)",
+            WarningKind::ByteOrderMark,
+            crate::lenient::BOM_WARNING,
+        );
+    }
     match obj.get("resourceType") {
         Some(Value::String(t)) if t == "CapabilityStatement" || t == "Conformance" => {}
         _ => return Err(cx.invalid("`resourceType` is not CapabilityStatement")),
     }
+    let lone;
     let rests = match obj.get("rest") {
         Some(Value::Array(r)) => r.as_slice(),
         None | Some(Value::Null) => &[],
-        Some(_) => return Err(cx.invalid("`rest` must be an array")),
+        Some(v @ Value::Object(_)) => {
+            cx.warn(
+                "rest",
+                WarningKind::WrongType,
+                "`rest` is a single object, not an array; read as a one-element list",
+            );
+            lone = [v.clone()];
+            &lone[..]
+        }
+        Some(other) => {
+            cx.warn(
+                "rest",
+                WarningKind::WrongType,
+                format!(
+                    "`rest` is {}, not an array; ignored",
+                    super::parse::json_type(other)
+                ),
+            );
+            &[]
+        }
     };
     let mut uris: Vec<(String, String)> = Vec::new();
     let mut caps: Option<Vec<String>> = None;
@@ -81,6 +109,9 @@ pub fn parse_capability_statement(
     let Some(token) = get("token") else {
         return Err(cx.err(DiscoveryErrorKind::MissingField("token_endpoint")));
     };
+    if token.trim().is_empty() {
+        return Err(cx.err(DiscoveryErrorKind::MissingField("token_endpoint")));
+    }
     let mut config = SmartConfiguration::new(cx.endpoint("token_endpoint", token.trim())?);
     for (sub, field) in [
         ("authorize", "authorization_endpoint"),
@@ -90,7 +121,7 @@ pub fn parse_capability_statement(
         ("revoke", "revocation_endpoint"),
     ] {
         let Some(v) = get(sub) else { continue };
-        let u = Some(cx.endpoint(field, v.trim())?);
+        let u = cx.opt_endpoint(field, crate::lenient::LStr(crate::lenient::Seen::Ok(v)));
         match sub {
             "authorize" => config.authorization_endpoint = u,
             "register" => config.registration_endpoint = u,

@@ -2,6 +2,7 @@
 //! [`Capability`], and the parse result [`Discovered`] with its [`DiscoveryWarning`]s.
 
 use crate::error::DiscoveryErrorKind;
+use crate::types::Endpoint;
 use serde_json::{Map, Value};
 use url::Url;
 
@@ -129,10 +130,30 @@ impl From<&str> for Capability {
     /// Exact, case-sensitive match against the spec's names; anything else is
     /// [`Capability::Other`].
     fn from(s: &str) -> Self {
-        CAPABILITY_NAMES
-            .iter()
-            .find(|(n, _)| *n == s)
-            .map_or_else(|| Self::Other(s.to_owned()), |(_, c)| c.clone())
+        // A `match` compiles to a length-then-bytes dispatch: no scan of the name table.
+        match s {
+            "launch-ehr" => Self::LaunchEhr,
+            "launch-standalone" => Self::LaunchStandalone,
+            "authorize-post" => Self::AuthorizePost,
+            "client-public" => Self::ClientPublic,
+            "client-confidential-symmetric" => Self::ClientConfidentialSymmetric,
+            "client-confidential-asymmetric" => Self::ClientConfidentialAsymmetric,
+            "sso-openid-connect" => Self::SsoOpenidConnect,
+            "context-banner" => Self::ContextBanner,
+            "context-style" => Self::ContextStyle,
+            "context-ehr-patient" => Self::ContextEhrPatient,
+            "context-ehr-encounter" => Self::ContextEhrEncounter,
+            "context-standalone-patient" => Self::ContextStandalonePatient,
+            "context-standalone-encounter" => Self::ContextStandaloneEncounter,
+            "permission-offline" => Self::PermissionOffline,
+            "permission-online" => Self::PermissionOnline,
+            "permission-patient" => Self::PermissionPatient,
+            "permission-user" => Self::PermissionUser,
+            "permission-v1" => Self::PermissionV1,
+            "permission-v2" => Self::PermissionV2,
+            "smart-app-state" => Self::SmartAppState,
+            _ => Self::Other(s.to_owned()),
+        }
     }
 }
 
@@ -171,8 +192,8 @@ pub struct Identifier {
 /// server's authorization mechanism.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AssociatedEndpoint {
-    /// The endpoint URL (absolute after resolution).
-    pub url: Url,
+    /// The endpoint (absolute after resolution; advertised text kept).
+    pub url: Endpoint,
     /// Capabilities of that endpoint, e.g. `smart-app-state`.
     #[serde(default)]
     pub capabilities: Vec<Capability>,
@@ -182,8 +203,11 @@ pub struct AssociatedEndpoint {
 ///
 /// Array fields that the document omits are empty vectors; whether a REQUIRED or RECOMMENDED
 /// field was absent is recorded in [`Discovered::warnings`] (see [`Discovered::is_missing`]).
-/// Relative endpoint URLs have already been resolved. Unknown members are kept in
-/// [`extra`](Self::extra). `Serialize`/`Deserialize` use the same member names as the document.
+/// Relative endpoint URLs have already been resolved. Every endpoint is an [`Endpoint`]: the
+/// parsed URL that requests go to, with the advertised text that string comparisons and the
+/// `aud` of client assertions use (RFC 7523 §3). Unknown members are kept in
+/// [`extra`](Self::extra). `Serialize`/`Deserialize` use the same member names as the
+/// document (endpoints as their advertised text).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SmartConfiguration {
     /// `issuer`: the OIDC issuer; CONDITIONAL (present with `sso-openid-connect`).
@@ -191,13 +215,13 @@ pub struct SmartConfiguration {
     pub issuer: Option<String>,
     /// `jwks_uri`: the server's JWKS; CONDITIONAL (required with `sso-openid-connect`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jwks_uri: Option<Url>,
+    pub jwks_uri: Option<Endpoint>,
     /// `authorization_endpoint`: REQUIRED in 2.0/2.1, CONDITIONAL in 2.2 (required with
     /// `launch-ehr` or `launch-standalone`); absent on backend-services-only servers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authorization_endpoint: Option<Url>,
+    pub authorization_endpoint: Option<Endpoint>,
     /// `token_endpoint`: REQUIRED — the one field without which discovery fails.
-    pub token_endpoint: Url,
+    pub token_endpoint: Endpoint,
     /// `token_endpoint_auth_methods_supported`: OPTIONAL, e.g. `private_key_jwt`,
     /// `client_secret_basic`.
     #[serde(default)]
@@ -210,16 +234,16 @@ pub struct SmartConfiguration {
     pub grant_types_supported: Vec<String>,
     /// `registration_endpoint`: OPTIONAL (RFC 7591).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub registration_endpoint: Option<Url>,
+    pub registration_endpoint: Option<Endpoint>,
     /// `smart_app_state_endpoint`: 2.1 CONDITIONAL, 2.2 OPTIONAL and deprecated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub smart_app_state_endpoint: Option<Url>,
+    pub smart_app_state_endpoint: Option<Endpoint>,
     /// `associated_endpoints`: 2.2 OPTIONAL, experimental.
     #[serde(default)]
     pub associated_endpoints: Vec<AssociatedEndpoint>,
     /// `user_access_brand_bundle`: 2.2 RECOMMENDED, URL of a Brand Bundle.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_access_brand_bundle: Option<Url>,
+    pub user_access_brand_bundle: Option<Endpoint>,
     /// `user_access_brand_identifier`: 2.2 RECOMMENDED, a FHIR Identifier **object**.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_access_brand_identifier: Option<Identifier>,
@@ -231,13 +255,13 @@ pub struct SmartConfiguration {
     pub response_types_supported: Vec<String>,
     /// `management_endpoint`: RECOMMENDED.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub management_endpoint: Option<Url>,
+    pub management_endpoint: Option<Endpoint>,
     /// `introspection_endpoint`: RECOMMENDED (RFC 7662).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub introspection_endpoint: Option<Url>,
+    pub introspection_endpoint: Option<Endpoint>,
     /// `revocation_endpoint`: RECOMMENDED (RFC 7009).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revocation_endpoint: Option<Url>,
+    pub revocation_endpoint: Option<Endpoint>,
     /// `capabilities`: REQUIRED by the spec; an open set (DISC-07).
     #[serde(default)]
     pub capabilities: Vec<Capability>,
@@ -252,12 +276,14 @@ pub struct SmartConfiguration {
 
 impl SmartConfiguration {
     /// A configuration with only `token_endpoint` set (for tests and manual configuration).
-    pub fn new(token_endpoint: Url) -> Self {
+    /// A [`Url`] converts into an [`Endpoint`] whose advertised text is its normalised form;
+    /// pass an [`Endpoint::parse`]d value to keep the text exactly as the server advertises it.
+    pub fn new(token_endpoint: impl Into<Endpoint>) -> Self {
         Self {
             issuer: None,
             jwks_uri: None,
             authorization_endpoint: None,
-            token_endpoint,
+            token_endpoint: token_endpoint.into(),
             token_endpoint_auth_methods_supported: Vec::new(),
             token_endpoint_auth_signing_alg_values_supported: Vec::new(),
             grant_types_supported: Vec::new(),
@@ -380,6 +406,15 @@ pub enum WarningKind {
     AuthMethod,
     /// An endpoint is neither `https` nor loopback `http` (SEC-01).
     Insecure,
+    /// A member had the wrong JSON type or form: it was normalised (a single string read as
+    /// a one-element list) or dropped (a non-string list item, an object where a string
+    /// belongs). The message names the member.
+    WrongType,
+    /// An optional endpoint is not a valid URL reference; it was dropped.
+    InvalidUrl,
+    /// The body started with a UTF-8 byte-order mark, which was skipped (RFC 8259 §8.1).
+    /// The warning's `field` is `"(body)"`.
+    ByteOrderMark,
     /// Anything else worth knowing (e.g. an empty endpoint string).
     Other,
 }
@@ -425,5 +460,22 @@ impl Discovered {
                     WarningKind::MissingRequired | WarningKind::MissingRecommended
                 )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_capability_name_maps_both_ways() {
+        for (name, cap) in CAPABILITY_NAMES {
+            assert_eq!(Capability::from(*name), *cap, "{name}");
+            assert_eq!(cap.as_str(), *name);
+        }
+        assert_eq!(
+            Capability::from("Launch-EHR"),
+            Capability::Other("Launch-EHR".into())
+        );
     }
 }

@@ -27,6 +27,7 @@ pub use config::{
     AssociatedEndpoint, CAPABILITIES_EXTENSION, Capability, ConfigSource, Discovered,
     DiscoveryWarning, Identifier, OAUTH_URIS_EXTENSION, SmartConfiguration, WarningKind,
 };
+pub(crate) use parse::json_type;
 pub use parse::parse_smart_configuration;
 
 use crate::error::{DiscoveryError, DiscoveryErrorKind, Error, TransportError};
@@ -170,8 +171,10 @@ impl Discovery {
         let status = Some(response.status);
         let unusable = if !response.is_success() {
             Some(DiscoveryErrorKind::Status)
-        } else if serde_json::from_slice::<serde::de::IgnoredAny>(strip_bom(&response.body))
-            .is_err()
+        } else if serde_json::from_slice::<serde::de::IgnoredAny>(
+            crate::lenient::strip_bom(&response.body).0,
+        )
+        .is_err()
         {
             Some(DiscoveryErrorKind::NotJson)
         } else {
@@ -227,12 +230,6 @@ impl Discovery {
             }
         }
     }
-}
-
-/// The body without one leading UTF-8 byte-order mark (RFC 8259 §8.1).
-pub(crate) fn strip_bom(body: &[u8]) -> &[u8] {
-    body.strip_prefix(b"\xEF\xBB\xBF".as_slice())
-        .unwrap_or(body)
 }
 
 impl Flow for Discovery {

@@ -1,9 +1,18 @@
 //! Parsing `.well-known/smart-configuration` (SMART App Launch §"Metadata").
+//!
+//! The body is read in one pass by a typed visitor whose members use the tolerant readers of
+//! [`crate::lenient`]: a member of the wrong JSON type is normalised or dropped with a
+//! warning instead of failing the document, and unknown members are kept in
+//! [`SmartConfiguration::extra`].
+
+use std::fmt;
 
 use super::config::LEGACY_CAPABILITIES;
 use super::*;
 use crate::error::{DiscoveryError, DiscoveryErrorKind, Error};
-use crate::types::FhirBaseUrl;
+use crate::lenient::{self, Key, KeySeed, LStr, LStrList, Notes};
+use crate::types::{Endpoint, FhirBaseUrl};
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use url::Url;
 
@@ -11,15 +20,34 @@ pub(super) struct Ctx<'a> {
     pub(super) base: &'a FhirBaseUrl,
     pub(super) url: &'a Url,
     pub(super) warnings: Vec<DiscoveryWarning>,
+    /// The FHIR base as given, parsed once when a relative endpoint needs it.
+    base_url: Option<Url>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    pub(super) fn new(base: &'a FhirBaseUrl, url: &'a Url) -> Self {
+        Self {
+            base,
+            url,
+            warnings: Vec::new(),
+            base_url: None,
+        }
+    }
+
     pub(super) fn warn(&mut self, field: &str, kind: WarningKind, message: impl Into<String>) {
         self.warnings.push(DiscoveryWarning {
             field: field.to_owned(),
             kind,
             message: message.into(),
         });
+    }
+
+    /// Turn the tolerant readers' notes into warnings.
+    pub(super) fn notes(&mut self, notes: Notes) {
+        for n in notes.0 {
+            let message = n.to_string();
+            self.warn(&n.field, WarningKind::WrongType, message);
+        }
     }
 
     pub(super) fn err(&self, kind: DiscoveryErrorKind) -> Error {
@@ -34,34 +62,44 @@ impl Ctx<'_> {
         self.err(DiscoveryErrorKind::Invalid(msg.into()))
     }
 
-    /// Resolve an endpoint URL: absolute URLs are kept; relative ones are resolved with RFC 3986
-    /// (`new URL(rel, base)`) against the FHIR base *as a directory* (`{base}/`), so that
-    /// `https://ehr/fhir` and `https://ehr/fhir/` give the same result (B01).
-    pub(super) fn endpoint(&mut self, field: &str, text: &str) -> Result<Url, Error> {
-        let url = self.resolve(field, text)?;
-        if !crate::http::is_secure_or_loopback(&url) {
+    /// Resolve an endpoint URL (RFC 3986 §5.2): an absolute URL is kept with its advertised
+    /// text; a relative one is resolved against the FHIR base **exactly as given** (so the
+    /// base's last path segment is replaced unless the base ends in `/`), with a warning.
+    pub(super) fn endpoint(&mut self, field: &str, text: &str) -> Result<Endpoint, Error> {
+        let endpoint = self.resolve(field, text)?;
+        if !crate::http::is_secure_or_loopback(endpoint.url()) {
             self.warn(
                 field,
                 WarningKind::Insecure,
                 "not an https (or loopback http) URL; flows will refuse to send credentials to it",
             );
         }
-        Ok(url)
+        Ok(endpoint)
     }
 
-    fn resolve(&mut self, field: &str, text: &str) -> Result<Url, Error> {
-        match Url::parse(text) {
-            Ok(u) => Ok(u),
+    fn resolve(&mut self, field: &str, text: &str) -> Result<Endpoint, Error> {
+        match Endpoint::parse(text) {
+            Ok(e) => Ok(e),
             Err(url::ParseError::RelativeUrlWithoutBase) => {
-                let dir = Url::parse(&format!("{}/", self.base.as_str()))
-                    .map_err(|_| self.invalid(format!("`{field}`: FHIR base is not a URL")))?;
-                let resolved = dir.join(text).map_err(|e| {
+                if self.base_url.is_none() {
+                    self.base_url =
+                        Some(Url::parse(self.base.as_given()).map_err(|_| {
+                            self.invalid(format!("`{field}`: FHIR base is not a URL"))
+                        })?);
+                }
+                let base = self
+                    .base_url
+                    .as_ref()
+                    .map_or_else(|| self.base.url(), Url::clone);
+                let (resolved, _) = Endpoint::resolve(text, &base).map_err(|e| {
                     self.invalid(format!("`{field}` is not a valid URL reference: {e}"))
                 })?;
                 self.warn(
                     field,
                     WarningKind::RelativeUrlResolved,
-                    format!("relative URL resolved against the FHIR base to {resolved}"),
+                    format!(
+                        "relative URL resolved against the FHIR base (RFC 3986 §5.2) to {resolved}"
+                    ),
                 );
                 Ok(resolved)
             }
@@ -69,48 +107,37 @@ impl Ctx<'_> {
         }
     }
 
-    fn opt_endpoint(
-        &mut self,
-        obj: &Map<String, Value>,
-        field: &str,
-    ) -> Result<Option<Url>, Error> {
-        match obj.get(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s.trim().is_empty() => {
-                self.warn(field, WarningKind::Other, "empty string treated as absent");
-                Ok(None)
+    /// An optional endpoint: `None` when absent or null; a wrong type, an empty string or an
+    /// invalid URL is dropped with a warning.
+    pub(super) fn opt_endpoint(&mut self, field: &str, v: LStr) -> Option<Endpoint> {
+        match v.0 {
+            lenient::Seen::Null => None,
+            lenient::Seen::Wrong(t) => {
+                self.warn(
+                    field,
+                    WarningKind::WrongType,
+                    format!("`{field}` is {t}, not a URL string; ignored"),
+                );
+                None
             }
-            Some(Value::String(s)) => self.endpoint(field, s.trim()).map(Some),
-            Some(_) => Err(self.invalid(format!("`{field}` must be a URL string"))),
-        }
-    }
-
-    fn opt_string(&self, obj: &Map<String, Value>, field: &str) -> Result<Option<String>, Error> {
-        match obj.get(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(self.invalid(format!("`{field}` must be a string"))),
-        }
-    }
-
-    /// `None` when absent (or null); error when not an array of strings.
-    fn string_array(
-        &self,
-        obj: &Map<String, Value>,
-        field: &str,
-    ) -> Result<Option<Vec<String>>, Error> {
-        match obj.get(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| match v {
-                    Value::String(s) => Ok(s.clone()),
-                    _ => Err(self.invalid(format!("`{field}[{i}]` must be a string"))),
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
-            Some(_) => Err(self.invalid(format!("`{field}` must be an array of strings"))),
+            lenient::Seen::Ok(s) if s.trim().is_empty() => {
+                self.warn(field, WarningKind::Other, "empty string treated as absent");
+                None
+            }
+            lenient::Seen::Ok(s) => match self.endpoint(field, s.trim()) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    let why = match e {
+                        Error::Discovery(DiscoveryError {
+                            kind: DiscoveryErrorKind::Invalid(m),
+                            ..
+                        }) => m,
+                        other => other.to_string(),
+                    };
+                    self.warn(field, WarningKind::InvalidUrl, format!("{why}; ignored"));
+                    None
+                }
+            },
         }
     }
 
@@ -130,61 +157,316 @@ impl Ctx<'_> {
     }
 }
 
-pub(super) const KNOWN_FIELDS: &[&str] = &[
-    "issuer",
-    "jwks_uri",
-    "authorization_endpoint",
-    "token_endpoint",
-    "token_endpoint_auth_methods_supported",
-    "token_endpoint_auth_signing_alg_values_supported",
-    "grant_types_supported",
-    "registration_endpoint",
-    "smart_app_state_endpoint",
-    "associated_endpoints",
-    "user_access_brand_bundle",
-    "user_access_brand_identifier",
-    "scopes_supported",
-    "response_types_supported",
-    "management_endpoint",
-    "introspection_endpoint",
-    "revocation_endpoint",
-    "capabilities",
-    "code_challenge_methods_supported",
-];
+/// A top-level JSON value read only as far as needed: an object's members, or "something else".
+pub(super) enum Top<T> {
+    Object(T),
+    NotObject,
+}
 
-pub(super) fn parse_json_object(
-    body: &[u8],
-    url: &Url,
-    status: Option<u16>,
-) -> Result<Map<String, Value>, Error> {
-    let not = |kind| {
+/// Read `body` (after one optional BOM) as a JSON object with the visitor `V`.
+///
+/// # Errors
+/// [`DiscoveryErrorKind::NotJson`] for a body that is not JSON, [`DiscoveryErrorKind::Invalid`]
+/// for JSON that is not an object.
+pub(super) fn read_object<T, V>(body: &[u8], url: &Url, visitor: V) -> Result<(T, bool), Error>
+where
+    V: for<'de> Visitor<'de, Value = Top<T>>,
+{
+    let fail = |kind| {
         Error::Discovery(DiscoveryError {
             url: url.to_string(),
-            status,
+            status: None,
             kind,
         })
     };
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(not(DiscoveryErrorKind::Invalid(
+    let (body, bom) = lenient::strip_bom(body);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let top = de
+        .deserialize_any(visitor)
+        .and_then(|t| de.end().map(|()| t))
+        .map_err(|_| fail(DiscoveryErrorKind::NotJson))?;
+    match top {
+        Top::Object(t) => Ok((t, bom)),
+        Top::NotObject => Err(fail(DiscoveryErrorKind::Invalid(
             "the document is not a JSON object".into(),
         ))),
-        Err(_) => Err(not(DiscoveryErrorKind::NotJson)),
     }
 }
 
-/// Parse a `.well-known/smart-configuration` body (spec digest §2.2).
+/// Implements the non-object `visit_*` methods of a top-level visitor as [`Top::NotObject`].
+macro_rules! not_object {
+    () => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Top::NotObject)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(Top::NotObject)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(Top::NotObject)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(Top::NotObject)
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(Top::NotObject)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Top::NotObject)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(Top::NotObject)
+        }
+    };
+}
+
+/// The members of a smart-configuration, as read.
+#[derive(Default)]
+struct Raw {
+    issuer: LStr,
+    jwks_uri: LStr,
+    authorization_endpoint: LStr,
+    token_endpoint: LStr,
+    registration_endpoint: LStr,
+    smart_app_state_endpoint: LStr,
+    user_access_brand_bundle: LStr,
+    management_endpoint: LStr,
+    introspection_endpoint: LStr,
+    revocation_endpoint: LStr,
+    auth_methods: Option<LStrList>,
+    auth_algs: Option<LStrList>,
+    grants: Option<LStrList>,
+    scopes: Option<LStrList>,
+    response_types: Option<LStrList>,
+    capabilities: Option<LStrList>,
+    pkce: Option<LStrList>,
+    brand_identifier: Option<Value>,
+    associated: Option<Value>,
+    extra: Map<String, Value>,
+}
+
+#[derive(Clone, Copy)]
+enum K {
+    Issuer,
+    JwksUri,
+    Authorization,
+    Token,
+    AuthMethods,
+    AuthAlgs,
+    Grants,
+    Registration,
+    AppState,
+    Associated,
+    BrandBundle,
+    BrandIdentifier,
+    Scopes,
+    ResponseTypes,
+    Management,
+    Introspection,
+    Revocation,
+    Capabilities,
+    Pkce,
+}
+
+fn known(name: &str) -> Option<K> {
+    Some(match name {
+        "issuer" => K::Issuer,
+        "jwks_uri" => K::JwksUri,
+        "authorization_endpoint" => K::Authorization,
+        "token_endpoint" => K::Token,
+        "token_endpoint_auth_methods_supported" => K::AuthMethods,
+        "token_endpoint_auth_signing_alg_values_supported" => K::AuthAlgs,
+        "grant_types_supported" => K::Grants,
+        "registration_endpoint" => K::Registration,
+        "smart_app_state_endpoint" => K::AppState,
+        "associated_endpoints" => K::Associated,
+        "user_access_brand_bundle" => K::BrandBundle,
+        "user_access_brand_identifier" => K::BrandIdentifier,
+        "scopes_supported" => K::Scopes,
+        "response_types_supported" => K::ResponseTypes,
+        "management_endpoint" => K::Management,
+        "introspection_endpoint" => K::Introspection,
+        "revocation_endpoint" => K::Revocation,
+        "capabilities" => K::Capabilities,
+        "code_challenge_methods_supported" => K::Pkce,
+        _ => return None,
+    })
+}
+
+struct RawVisitor;
+
+impl<'de> Visitor<'de> for RawVisitor {
+    type Value = Top<Raw>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    not_object!();
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top<Raw>, A::Error> {
+        let mut r = Raw::default();
+        while let Some(key) = map.next_key_seed(KeySeed(known))? {
+            let k = match key {
+                Key::Known(k) => k,
+                Key::Other(name) => {
+                    let v = map.next_value::<Value>()?;
+                    r.extra.insert(name, v);
+                    continue;
+                }
+            };
+            match k {
+                K::Issuer => r.issuer = map.next_value()?,
+                K::JwksUri => r.jwks_uri = map.next_value()?,
+                K::Authorization => r.authorization_endpoint = map.next_value()?,
+                K::Token => r.token_endpoint = map.next_value()?,
+                K::Registration => r.registration_endpoint = map.next_value()?,
+                K::AppState => r.smart_app_state_endpoint = map.next_value()?,
+                K::BrandBundle => r.user_access_brand_bundle = map.next_value()?,
+                K::Management => r.management_endpoint = map.next_value()?,
+                K::Introspection => r.introspection_endpoint = map.next_value()?,
+                K::Revocation => r.revocation_endpoint = map.next_value()?,
+                K::AuthMethods => r.auth_methods = Some(map.next_value()?),
+                K::AuthAlgs => r.auth_algs = Some(map.next_value()?),
+                K::Grants => r.grants = Some(map.next_value()?),
+                K::Scopes => r.scopes = Some(map.next_value()?),
+                K::ResponseTypes => r.response_types = Some(map.next_value()?),
+                K::Capabilities => r.capabilities = Some(map.next_value()?),
+                K::Pkce => r.pkce = Some(map.next_value()?),
+                K::BrandIdentifier => r.brand_identifier = Some(map.next_value()?),
+                K::Associated => r.associated = Some(map.next_value()?),
+            }
+        }
+        Ok(Top::Object(r))
+    }
+}
+
+/// `user_access_brand_identifier`: a FHIR Identifier object (2.2.0); its string members are
+/// read, anything else is dropped with a warning.
+fn brand_identifier(v: Value, notes: &mut Notes) -> Option<Identifier> {
+    const FIELD: &str = "user_access_brand_identifier";
+    let m = match v {
+        Value::Null => return None,
+        Value::Object(m) => m,
+        other => {
+            notes.wrong_type(FIELD, json_type(&other), "a FHIR Identifier object");
+            return None;
+        }
+    };
+    let mut s = |k: &str| match m.get(k) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => {
+            notes.wrong_type(&format!("{FIELD}.{k}"), json_type(other), "a string");
+            None
+        }
+    };
+    Some(Identifier {
+        system: s("system"),
+        value: s("value"),
+    })
+}
+
+/// The JSON type of `v`, as the readers name it in warnings.
+pub(crate) fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// `associated_endpoints`: `[{url, capabilities[]}]` (2.2.0, experimental). A lone object is
+/// read as a one-element list; an item without a usable `url` is dropped with a warning.
+fn associated_endpoints(cx: &mut Ctx<'_>, v: Value) -> Vec<AssociatedEndpoint> {
+    const FIELD: &str = "associated_endpoints";
+    let items = match v {
+        Value::Null => return Vec::new(),
+        Value::Array(items) => items,
+        Value::Object(o) => {
+            cx.warn(
+                FIELD,
+                WarningKind::WrongType,
+                "`associated_endpoints` is a single object, not an array; read as a one-element list",
+            );
+            vec![Value::Object(o)]
+        }
+        other => {
+            cx.warn(
+                FIELD,
+                WarningKind::WrongType,
+                format!("`{FIELD}` is {}, not an array; ignored", json_type(&other)),
+            );
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let field = format!("{FIELD}[{i}]");
+        let Value::Object(m) = item else {
+            cx.warn(
+                &field,
+                WarningKind::WrongType,
+                format!("`{field}` is {}, not an object; dropped", json_type(&item)),
+            );
+            continue;
+        };
+        let url_field = format!("{field}.url");
+        let url = m
+            .get("url")
+            .map(LStr::deserialize)
+            .transpose()
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let Some(url) = cx.opt_endpoint(&url_field, url) else {
+            cx.warn(
+                &field,
+                WarningKind::WrongType,
+                format!("`{field}` has no usable `url`; dropped"),
+            );
+            continue;
+        };
+        let cap_field = format!("{field}.capabilities");
+        let mut notes = Notes::default();
+        let caps = m
+            .get("capabilities")
+            .and_then(|c| LStrList::deserialize(c).ok())
+            .and_then(|l| l.into_parts(&cap_field, &mut notes))
+            .unwrap_or_default();
+        cx.notes(notes);
+        let capabilities = cx.capabilities(&cap_field, caps);
+        out.push(AssociatedEndpoint { url, capabilities });
+    }
+    out
+}
+
+/// Parse a `.well-known/smart-configuration` body (SMART App Launch §"Metadata"; RFC 8414
+/// member names).
 ///
-/// `base` is the FHIR base URL (relative endpoints are resolved against it, RFC 3986, as
-/// `new URL(rel, base + "/")`), `url` the URL the body was fetched from (used in errors and
-/// [`Discovered::url`]).
+/// `base` is the FHIR base URL: relative endpoints are resolved against it **as given** by
+/// RFC 3986 §5.2, as the IG's conformance page asks (`auth/token` against
+/// `https://ehr.example.org/fhir/r4` is `https://ehr.example.org/fhir/auth/token`), with a
+/// [`RelativeUrlResolved`](WarningKind::RelativeUrlResolved) warning. `url` is the URL the
+/// body was fetched from (used in errors and [`Discovered::url`]).
+///
+/// Tolerant (each with a warning naming the member): one leading UTF-8 byte-order mark is
+/// skipped (RFC 8259 §8.1); a list member given as a single string is a one-element list;
+/// list items that are not strings are dropped; an optional member of the wrong JSON type,
+/// or an optional endpoint that is not a valid URL, is dropped. Every endpoint keeps its
+/// advertised text next to the parsed URL ([`Endpoint`]).
 ///
 /// # Errors
 /// [`Error::Discovery`] with kind
 /// * [`NotJson`](DiscoveryErrorKind::NotJson) — the body is not JSON (e.g. an HTML page);
-/// * [`Invalid`](DiscoveryErrorKind::Invalid) — not a JSON object, or a member has the wrong
-///   shape (the message names the member, never its value);
-/// * [`MissingField("token_endpoint")`](DiscoveryErrorKind::MissingField) — B04 (c).
+/// * [`Invalid`](DiscoveryErrorKind::Invalid) — not a JSON object, or `token_endpoint` is not
+///   a string or not a valid URL reference (the message names the member);
+/// * [`MissingField("token_endpoint")`](DiscoveryErrorKind::MissingField) — absent, `null` or
+///   empty.
 ///
 /// Never fails for PKCE reasons (see the [module docs](crate::discovery)).
 pub fn parse_smart_configuration(
@@ -192,87 +474,65 @@ pub fn parse_smart_configuration(
     base: &FhirBaseUrl,
     url: &Url,
 ) -> Result<Discovered, Error> {
-    let obj = parse_json_object(body, url, None)?;
-    let mut cx = Ctx {
-        base,
-        url,
-        warnings: Vec::new(),
-    };
+    let (raw, bom) = read_object(body, url, RawVisitor)?;
+    let mut cx = Ctx::new(base, url);
+    if bom {
+        cx.warn("(body)", WarningKind::ByteOrderMark, lenient::BOM_WARNING);
+    }
 
-    let Some(token_endpoint) = cx.opt_endpoint(&obj, "token_endpoint")? else {
-        return Err(cx.err(DiscoveryErrorKind::MissingField("token_endpoint")));
+    let token_endpoint = match raw.token_endpoint.0 {
+        lenient::Seen::Ok(s) if !s.trim().is_empty() => cx.endpoint("token_endpoint", s.trim())?,
+        lenient::Seen::Ok(_) => {
+            cx.warn(
+                "token_endpoint",
+                WarningKind::Other,
+                "empty string treated as absent",
+            );
+            return Err(cx.err(DiscoveryErrorKind::MissingField("token_endpoint")));
+        }
+        lenient::Seen::Null => {
+            return Err(cx.err(DiscoveryErrorKind::MissingField("token_endpoint")));
+        }
+        lenient::Seen::Wrong(_) => return Err(cx.invalid("`token_endpoint` must be a URL string")),
     };
     let mut config = SmartConfiguration::new(token_endpoint);
-    config.issuer = cx.opt_string(&obj, "issuer")?;
-    config.jwks_uri = cx.opt_endpoint(&obj, "jwks_uri")?;
-    config.authorization_endpoint = cx.opt_endpoint(&obj, "authorization_endpoint")?;
-    config.registration_endpoint = cx.opt_endpoint(&obj, "registration_endpoint")?;
-    config.smart_app_state_endpoint = cx.opt_endpoint(&obj, "smart_app_state_endpoint")?;
-    config.user_access_brand_bundle = cx.opt_endpoint(&obj, "user_access_brand_bundle")?;
-    config.management_endpoint = cx.opt_endpoint(&obj, "management_endpoint")?;
-    config.introspection_endpoint = cx.opt_endpoint(&obj, "introspection_endpoint")?;
-    config.revocation_endpoint = cx.opt_endpoint(&obj, "revocation_endpoint")?;
+    let mut notes = Notes::default();
+    config.issuer = notes.string("issuer", raw.issuer);
+    cx.notes(std::mem::take(&mut notes));
+    config.jwks_uri = cx.opt_endpoint("jwks_uri", raw.jwks_uri);
+    config.authorization_endpoint =
+        cx.opt_endpoint("authorization_endpoint", raw.authorization_endpoint);
+    config.registration_endpoint =
+        cx.opt_endpoint("registration_endpoint", raw.registration_endpoint);
+    config.smart_app_state_endpoint =
+        cx.opt_endpoint("smart_app_state_endpoint", raw.smart_app_state_endpoint);
+    config.user_access_brand_bundle =
+        cx.opt_endpoint("user_access_brand_bundle", raw.user_access_brand_bundle);
+    config.management_endpoint = cx.opt_endpoint("management_endpoint", raw.management_endpoint);
+    config.introspection_endpoint =
+        cx.opt_endpoint("introspection_endpoint", raw.introspection_endpoint);
+    config.revocation_endpoint = cx.opt_endpoint("revocation_endpoint", raw.revocation_endpoint);
 
-    let arrays = |cx: &Ctx<'_>, f| cx.string_array(&obj, f);
-    let methods = arrays(&cx, "token_endpoint_auth_methods_supported")?;
-    let algs = arrays(&cx, "token_endpoint_auth_signing_alg_values_supported")?;
-    let grants = arrays(&cx, "grant_types_supported")?;
-    let scopes = arrays(&cx, "scopes_supported")?;
-    let responses = arrays(&cx, "response_types_supported")?;
-    let caps = arrays(&cx, "capabilities")?;
-    let pkce = arrays(&cx, "code_challenge_methods_supported")?;
-
-    // user_access_brand_identifier: a FHIR Identifier object (2.2.0).
-    config.user_access_brand_identifier = match obj.get("user_access_brand_identifier") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(m)) => {
-            let s = |k: &str| match m.get(k) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(cx.invalid(format!(
-                    "`user_access_brand_identifier.{k}` must be a string"
-                ))),
-            };
-            Some(Identifier {
-                system: s("system")?,
-                value: s("value")?,
-            })
-        }
-        Some(_) => {
-            return Err(
-                cx.invalid("`user_access_brand_identifier` must be a FHIR Identifier object")
-            );
-        }
+    let mut list = |field: &str, l: Option<LStrList>| -> Option<Vec<String>> {
+        l?.into_parts(field, &mut notes)
     };
-
-    // associated_endpoints: [{url, capabilities[]}] (2.2.0, experimental).
-    match obj.get("associated_endpoints") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(items)) => {
-            for (i, item) in items.iter().enumerate() {
-                let Value::Object(m) = item else {
-                    return Err(
-                        cx.invalid(format!("`associated_endpoints[{i}]` must be an object"))
-                    );
-                };
-                let field = format!("associated_endpoints[{i}].url");
-                let url = match m.get("url") {
-                    Some(Value::String(s)) if !s.trim().is_empty() => {
-                        cx.endpoint(&field, s.trim())?
-                    }
-                    _ => return Err(cx.invalid(format!("`{field}` must be a URL string"))),
-                };
-                let cap_field = format!("associated_endpoints[{i}].capabilities");
-                let caps = cx.string_array(m, "capabilities").map_err(|_| {
-                    cx.invalid(format!("`{cap_field}` must be an array of strings"))
-                })?;
-                let capabilities = cx.capabilities(&cap_field, caps.unwrap_or_default());
-                config
-                    .associated_endpoints
-                    .push(AssociatedEndpoint { url, capabilities });
-            }
-        }
-        Some(_) => return Err(cx.invalid("`associated_endpoints` must be an array")),
+    let methods = list("token_endpoint_auth_methods_supported", raw.auth_methods);
+    let algs = list(
+        "token_endpoint_auth_signing_alg_values_supported",
+        raw.auth_algs,
+    );
+    let grants = list("grant_types_supported", raw.grants);
+    let scopes = list("scopes_supported", raw.scopes);
+    let responses_present = raw.response_types.is_some();
+    let responses = list("response_types_supported", raw.response_types);
+    let caps = list("capabilities", raw.capabilities);
+    let pkce = list("code_challenge_methods_supported", raw.pkce);
+    config.user_access_brand_identifier = raw
+        .brand_identifier
+        .and_then(|v| brand_identifier(v, &mut notes));
+    cx.notes(notes);
+    if let Some(v) = raw.associated {
+        config.associated_endpoints = associated_endpoints(&mut cx, v);
     }
 
     config.token_endpoint_auth_signing_alg_values_supported = algs.unwrap_or_default();
@@ -336,7 +596,7 @@ pub fn parse_smart_configuration(
             "RECOMMENDED field absent",
         ),
     }
-    if config.response_types_supported.is_empty() && !obj.contains_key("response_types_supported") {
+    if config.response_types_supported.is_empty() && !responses_present {
         cx.warn(
             "response_types_supported",
             WarningKind::MissingRecommended,
@@ -383,10 +643,7 @@ pub fn parse_smart_configuration(
         }
     }
 
-    config.extra = obj
-        .into_iter()
-        .filter(|(k, _)| !KNOWN_FIELDS.contains(&k.as_str()))
-        .collect();
+    config.extra = raw.extra;
 
     Ok(Discovered {
         config,
@@ -394,4 +651,28 @@ pub fn parse_smart_configuration(
         source: ConfigSource::WellKnown,
         url: url.clone(),
     })
+}
+
+/// Read a body (after one optional BOM) as a JSON object into a [`Map`], for the
+/// CapabilityStatement fallback.
+pub(super) fn parse_json_object(
+    body: &[u8],
+    url: &Url,
+) -> Result<(Map<String, Value>, bool), Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Top<Map<String, Value>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        not_object!();
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut m = Map::new();
+            while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                m.insert(k, v);
+            }
+            Ok(Top::Object(m))
+        }
+    }
+    read_object(body, url, V)
 }

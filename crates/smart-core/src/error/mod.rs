@@ -39,6 +39,13 @@ pub enum Error {
         /// The `token_type` received (control characters removed).
         token_type: String,
     },
+    /// The token endpoint issued an access token that is not `1*VSCHAR` (RFC 6749
+    /// Appendix A.12) or that contains a space: it would break the `Authorization: Bearer`
+    /// header (RFC 6750 §2.1). The token is discarded; it is never printed or sent.
+    InvalidAccessToken {
+        /// What is wrong, e.g. "contains a control character" (never the token itself).
+        reason: &'static str,
+    },
     /// The entropy source failed.
     Entropy,
     /// The access token is expired or was rejected, and there is no refresh token: the app
@@ -87,6 +94,11 @@ impl fmt::Display for Error {
             Self::UnsupportedTokenType { token_type } => write!(
                 f,
                 "unsupported token_type `{token_type}`: only Bearer tokens are used (RFC 6749 §7.1)"
+            ),
+            Self::InvalidAccessToken { reason } => write!(
+                f,
+                "the access token {reason}: refused (RFC 6749 Appendix A.12 allows printable \
+                 ASCII only, and a Bearer header no space)"
             ),
             Self::Entropy => f.write_str("the entropy source failed"),
             Self::NoRefreshToken => {

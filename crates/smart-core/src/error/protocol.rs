@@ -141,6 +141,10 @@ pub enum CallbackError {
     MissingCode,
     /// The server redirected with an `error` (e.g. `access_denied`).
     Authorization(OAuthError),
+    /// The server redirected with an `error` but **without `state`** (RFC 6749 §4.1.2.1 requires
+    /// it): the reason is reported, but it is unverified — it cannot be tied to a pending
+    /// authorization, so none is consumed and no token request is made.
+    UnverifiedAuthorization(OAuthError),
     /// RFC 9207 `iss` differs from the expected issuer (possible mix-up attack).
     IssuerMismatch {
         /// The issuer expected from discovery (or the FHIR base).
@@ -173,6 +177,13 @@ impl fmt::Display for CallbackError {
             }
             Self::MissingCode => f.write_str("callback has neither `code` nor `error`"),
             Self::Authorization(e) => write!(f, "authorization failed: {e}"),
+            Self::UnverifiedAuthorization(e) => {
+                write!(f, "the authorization server returned `{}`", e.error)?;
+                if let Some(d) = &e.error_description {
+                    write!(f, " ({d})")?;
+                }
+                f.write_str(" without `state` (unverified: not tied to a pending authorization)")
+            }
             Self::IssuerMismatch { expected, received } => {
                 write!(
                     f,

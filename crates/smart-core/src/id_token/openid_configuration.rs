@@ -42,6 +42,8 @@ pub fn openid_configuration_url(issuer: &str) -> Result<Url, IdTokenError> {
 }
 
 /// The `jwks_uri` of an OpenID Provider configuration whose `issuer` must equal `expected`.
+/// One leading UTF-8 byte-order mark is skipped (RFC 8259 §8.1); a `jwks_uri` that is not an
+/// absolute http(s) URL is refused.
 pub(super) fn parse_openid_configuration(
     response: &HttpResponse,
     url: &Url,
@@ -55,7 +57,8 @@ pub(super) fn parse_openid_configuration(
     if !response.is_success() {
         return Err(fail("unexpected HTTP status"));
     }
-    let Ok(Value::Object(config)) = serde_json::from_slice::<Value>(&response.body) else {
+    let body = crate::lenient::strip_bom(&response.body).0;
+    let Ok(Value::Object(config)) = serde_json::from_slice::<Value>(body) else {
         return Err(fail("the OpenID configuration is not a JSON object"));
     };
     let issuer = config.get("issuer").and_then(Value::as_str);
@@ -69,5 +72,26 @@ pub(super) fn parse_openid_configuration(
         .get("jwks_uri")
         .and_then(Value::as_str)
         .and_then(|u| Url::parse(u).ok())
-        .ok_or_else(|| fail("`jwks_uri` is missing or not an absolute URL"))
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+        .ok_or_else(|| fail("`jwks_uri` is missing or not an absolute http(s) URL"))
+}
+
+/// Fuzz entry point: parse arbitrary bytes as an OpenID Provider configuration (any status)
+/// and as a JWK Set; must never panic, and an accepted document's `jwks_uri` is an absolute
+/// http(s) URL.
+#[doc(hidden)]
+pub fn fuzz_openid_configuration(data: &[u8]) {
+    let Ok(url) = Url::parse("https://ehr.example.org/.well-known/openid-configuration") else {
+        return;
+    };
+    for status in [200, 404] {
+        let r = HttpResponse::new(status, data.to_vec());
+        if let Ok(jwks) = parse_openid_configuration(&r, &url, "https://ehr.example.org") {
+            assert!(
+                matches!(jwks.scheme(), "http" | "https") && jwks.has_host(),
+                "jwks_uri is an absolute http(s) URL"
+            );
+        }
+    }
+    let _ = crate::jwk::verify::jwks_keys(data);
 }

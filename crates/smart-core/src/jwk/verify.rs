@@ -395,10 +395,14 @@ impl SignedJws {
 }
 
 /// The `keys` array of a JWK Set (RFC 7517 §5).
+///
+/// One leading UTF-8 byte-order mark is skipped (RFC 8259 §8.1), and a single key object
+/// where the `keys` array belongs is read as a one-element list.
 pub(crate) fn jwks_keys(body: &[u8]) -> Result<Vec<Value>, &'static str> {
-    match serde_json::from_slice::<Value>(body) {
+    match serde_json::from_slice::<Value>(crate::lenient::strip_bom(body).0) {
         Ok(Value::Object(mut set)) => match set.remove("keys") {
             Some(Value::Array(keys)) => Ok(keys),
+            Some(key @ Value::Object(_)) => Ok(vec![key]),
             _ => Err("the JWK Set has no `keys` array"),
         },
         Ok(_) => Err("the JWK Set is not a JSON object"),

@@ -17,7 +17,7 @@ use crate::pkce::{
 };
 use crate::secret::{CsrfToken, PkceCodeVerifier};
 use crate::time::UnixTime;
-use crate::types::{ClientId, FhirBaseUrl};
+use crate::types::{ClientId, Endpoint, FhirBaseUrl};
 
 /// The app's state between the redirect and the callback: store it in the user's session
 /// (it serializes with serde) and pass it to [`callback`](Self::callback) once. It is not
@@ -38,7 +38,7 @@ pub struct PendingAuthorization {
     /// The issuer the callback's RFC 9207 `iss` must match: the discovered `issuer`, if any.
     pub issuer: Option<String>,
     /// The token endpoint the code will be posted to.
-    pub token_endpoint: Url,
+    pub token_endpoint: Endpoint,
     /// The `client_id` the request used.
     pub client_id: ClientId,
     /// The scope requested.
@@ -155,11 +155,15 @@ pub fn authorize(
             kind,
         })
     };
-    let endpoint = config.authorization_endpoint.clone().ok_or_else(|| {
-        discovery_error(crate::error::DiscoveryErrorKind::MissingField(
-            "authorization_endpoint",
-        ))
-    })?;
+    let endpoint = config
+        .authorization_endpoint
+        .as_ref()
+        .map(|e| e.url().clone())
+        .ok_or_else(|| {
+            discovery_error(crate::error::DiscoveryErrorKind::MissingField(
+                "authorization_endpoint",
+            ))
+        })?;
     if !config.code_challenge_methods_supported.is_empty()
         && !config
             .code_challenge_methods_supported

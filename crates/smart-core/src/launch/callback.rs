@@ -70,6 +70,31 @@ pub fn parse_callback(redirect_url: &str) -> Result<CallbackParams, Error> {
     Ok(p)
 }
 
+/// The `error` of an error redirect, cleaned: redirect parameters are attacker-reachable
+/// text, so they get the same treatment as token-endpoint error bodies (control characters
+/// removed, length capped) before they reach logs.
+fn redirect_error(p: &CallbackParams) -> Option<OAuthError> {
+    let clean = |s: &str| {
+        Some(crate::oauth_error::clean_text(s).trim().to_owned()).filter(|t| !t.is_empty())
+    };
+    let error = p.error.as_deref()?;
+    Some(OAuthError {
+        status: None,
+        error: clean(error).unwrap_or_default(),
+        error_description: p.error_description.as_deref().and_then(clean),
+        error_uri: p.error_uri.as_deref().and_then(clean),
+    })
+}
+
+/// The error for a redirect without `state`: the server's own error, marked unverified, when
+/// it sent one; [`CallbackError::MissingState`] otherwise.
+fn missing_state(p: &CallbackParams) -> CallbackError {
+    match redirect_error(p) {
+        Some(e) => CallbackError::UnverifiedAuthorization(e),
+        None => CallbackError::MissingState,
+    }
+}
+
 fn url_without_query(url: &Url) -> String {
     let mut u = url.clone();
     u.set_query(None);
@@ -91,7 +116,9 @@ impl PendingAuthorization {
     /// Validate the redirect (REDIR-01, REDIR-02, RFC 9207) and produce the code exchange.
     /// Consumes `self`: the pending entry is spent whatever the outcome.
     ///
-    /// Checks in order: `state` present ([`CallbackError::MissingState`]) and equal in
+    /// Checks in order: `state` present ([`CallbackError::MissingState`]; an error redirect
+    /// without `state` is [`CallbackError::UnverifiedAuthorization`] carrying the server's
+    /// `error` and `error_description`) and equal in
     /// constant time ([`CallbackError::StateMismatch`]); the URL matches `redirect_uri`
     /// ([`CallbackError::RedirectUriMismatch`]); an `error` parameter
     /// ([`CallbackError::Authorization`]); RFC 9207 `iss`, when present, equal to the
@@ -107,7 +134,7 @@ impl PendingAuthorization {
     /// if `app` has another `client_id` than the request.
     pub fn callback(self, app: &AppConfig, redirect_url: &str) -> Result<ValidatedCallback, Error> {
         let p = parse_callback(redirect_url)?;
-        let state = p.state.as_deref().ok_or(CallbackError::MissingState)?;
+        let state = p.state.as_deref().ok_or_else(|| missing_state(&p))?;
         if !constant_time_eq(state, self.state.secret()) {
             return Err(CallbackError::StateMismatch.into());
         }
@@ -117,19 +144,8 @@ impl PendingAuthorization {
         if p.base != expected {
             return Err(CallbackError::RedirectUriMismatch.into());
         }
-        if let Some(error) = p.error {
-            // Redirect parameters are attacker-reachable text: same treatment as token-endpoint
-            // error bodies (control characters removed, length capped) before they reach logs.
-            let clean = |s: &str| {
-                Some(crate::oauth_error::clean_text(s).trim().to_owned()).filter(|t| !t.is_empty())
-            };
-            return Err(CallbackError::Authorization(OAuthError {
-                status: None,
-                error: clean(&error).unwrap_or_default(),
-                error_description: p.error_description.as_deref().and_then(clean),
-                error_uri: p.error_uri.as_deref().and_then(clean),
-            })
-            .into());
+        if let Some(e) = redirect_error(&p) {
+            return Err(CallbackError::Authorization(e).into());
         }
         let mut warnings = Vec::new();
         if p.iss.is_none() && self.require_iss {
@@ -232,12 +248,13 @@ impl PendingAuthorizations {
     /// so the lookup does not leak timing about stored states).
     ///
     /// # Errors
-    /// [`CallbackError::MissingState`] when the URL has no `state` (B12a),
-    /// [`CallbackError::UnknownState`] when no entry matches (B12b, B12c);
-    /// [`Error::Parse`] for a malformed URL.
+    /// [`CallbackError::MissingState`] when the URL has no `state`, or
+    /// [`CallbackError::UnverifiedAuthorization`] when it is an error redirect without `state`
+    /// (no entry is removed either way); [`CallbackError::UnknownState`] when no entry
+    /// matches; [`Error::Parse`] for a malformed URL.
     pub fn take(&mut self, redirect_url: &str) -> Result<PendingAuthorization, Error> {
         let p = parse_callback(redirect_url)?;
-        let state = p.state.ok_or(CallbackError::MissingState)?;
+        let state = p.state.clone().ok_or_else(|| missing_state(&p))?;
         self.entries
             .remove(&state_key(&state))
             .ok_or_else(|| CallbackError::UnknownState.into())

@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use url::Url;
-
 use crate::client_auth::ClientAuth;
 use crate::entropy::Entropy;
 use crate::error::{Error, TransportError};
@@ -14,7 +12,7 @@ use crate::request::{Outgoing, authenticated_post, refuse_redirect};
 use crate::secret::{AuthorizationCode, PkceCodeVerifier};
 use crate::time::UnixTime;
 use crate::token::{TokenResponse, parse_token_response};
-use crate::types::FhirBaseUrl;
+use crate::types::{Endpoint, FhirBaseUrl};
 
 /// The `grant_type` of a code exchange (RFC 6749 §4.1.3).
 pub const GRANT_TYPE_AUTHORIZATION_CODE: &str = "authorization_code";
@@ -57,7 +55,7 @@ impl std::fmt::Debug for State {
 /// the server echoes them.
 pub struct CodeExchange {
     client_auth: ClientAuth,
-    token_endpoint: Url,
+    token_endpoint: Endpoint,
     code: AuthorizationCode,
     code_verifier: PkceCodeVerifier,
     redirect_uri: String,
@@ -81,7 +79,7 @@ impl CodeExchange {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         client_auth: ClientAuth,
-        token_endpoint: Url,
+        token_endpoint: Endpoint,
         code: AuthorizationCode,
         code_verifier: PkceCodeVerifier,
         redirect_uri: String,
@@ -107,8 +105,10 @@ impl CodeExchange {
         &self.fhir_base
     }
 
-    /// The token endpoint.
-    pub fn token_endpoint(&self) -> &Url {
+    /// The token endpoint, with the text the server advertised (the `aud` of a client
+    /// assertion, byte for byte); it dereferences to its parsed [`Url`](url::Url). Pass it on to a
+    /// [`Session`](crate::session::Session) so refreshes use the same `aud`.
+    pub fn token_endpoint(&self) -> &Endpoint {
         &self.token_endpoint
     }
 
@@ -127,7 +127,7 @@ impl CodeExchange {
         authenticated_post(
             crate::request::PostTo {
                 purpose: crate::http::Purpose::CodeExchange,
-                url: &self.token_endpoint,
+                endpoint: &self.token_endpoint,
                 allow_insecure_http: self.allow_insecure_http,
             },
             &self.client_auth,

@@ -55,6 +55,13 @@ impl EhrLaunch {
     /// Parse the URL the EHR opened (`https://app/launch?iss=…&launch=…`). Only the query
     /// matters; a bare query string (`iss=…&launch=…`, with or without `?`) is accepted too.
     ///
+    /// Values are **percent-decoded exactly once, and `+` is kept as `+`** (RFC 3986 §2.1
+    /// query semantics, not HTML form decoding): the opaque `launch` handle reaches the
+    /// authorization request byte for byte, so `launch=ab+cd/==` and
+    /// `launch=ab%2Bcd%2F%3D%3D` both give `ab+cd/==` (EHRs that put a raw `+` into the
+    /// launch URL meant a `+`; a space is never valid in a launch token). The first occurrence
+    /// of each parameter wins.
+    ///
     /// # Errors
     /// [`CallbackError::MissingIss`] / [`CallbackError::MissingLaunch`] (case B01c: before
     /// any request), [`Error::Config`] when `iss` is not an http(s) URL.
@@ -65,10 +72,16 @@ impl EhrLaunch {
         };
         let mut iss = None;
         let mut launch = None;
-        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
-            match k.as_ref() {
-                "iss" if iss.is_none() => iss = Some(v.into_owned()),
-                "launch" if launch.is_none() => launch = Some(v.into_owned()),
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        for pair in query.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match decode(k).as_str() {
+                "iss" if iss.is_none() => iss = Some(decode(v)),
+                "launch" if launch.is_none() => launch = Some(decode(v)),
                 _ => {}
             }
         }

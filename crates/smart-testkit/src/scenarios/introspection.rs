@@ -10,7 +10,6 @@ use smart_core::launch::AppConfig;
 use smart_core::secret::{AccessToken, ClientSecret};
 use smart_core::token::TokenResponse;
 use smart_core::{Error, UnixTime};
-use url::Url;
 
 use super::{now, standalone_callback};
 use crate as kit;
@@ -18,9 +17,9 @@ use crate::app::{KINDS, Kind, STANDALONE_SCOPE, app, fhir_base, register};
 use crate::driver::Driver;
 
 struct Endpoints {
-    token: Url,
-    introspection: Url,
-    revocation: Url,
+    token: smart_core::Endpoint,
+    introspection: smart_core::Endpoint,
+    revocation: smart_core::Endpoint,
 }
 
 fn endpoints<D: Driver>(http: &D::Http) -> Endpoints {
