@@ -60,7 +60,7 @@ fn results(c: Child) -> (bool, Vec<String>) {
 
 fn backend_config(client_id: &str, key: SigningKey) -> BackendServicesConfig {
     BackendServicesConfig::new(ClientId::new(client_id), SCOPE, Arc::new(key))
-        .with_fhir_base(FhirBaseUrl::new(&kit::fhir_base()).unwrap())
+        .with_fhir_base(FhirBaseUrl::new(kit::fhir_base()).unwrap())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ async fn register(sandbox: &str, key: &SigningKey) -> Result<String, BoxError> {
 async fn run(sandbox: &str) -> Result<(u16, String), BoxError> {
     let key = SigningKey::generate(JwsAlgorithm::Es384, None, &SystemEntropy)?;
     let client_id = register(sandbox, &key).await?;
-    let fhir_base = FhirBaseUrl::new(&format!("{sandbox}/fhir"))?;
+    let fhir_base = FhirBaseUrl::new(format!("{sandbox}/fhir"))?;
     let config = BackendServicesConfig::new(
         ClientId::new(&client_id),
         "system/Patient.rs",

@@ -8,7 +8,7 @@ use smart_reqwest::HttpClient;
 use smart_testkit::tls::{TlsServer, smart_responder, unrelated_ca_pem};
 
 fn base(server: &TlsServer) -> FhirBaseUrl {
-    FhirBaseUrl::new(&format!("{}/fhir", server.url())).unwrap()
+    FhirBaseUrl::new(format!("{}/fhir", server.url())).unwrap()
 }
 
 #[tokio::test]

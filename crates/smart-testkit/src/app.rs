@@ -69,7 +69,7 @@ pub fn app(auth: ClientAuth, scope: &str) -> AppConfig {
 }
 
 pub fn fhir_base() -> FhirBaseUrl {
-    FhirBaseUrl::new(&crate::fhir_base()).unwrap()
+    FhirBaseUrl::new(crate::fhir_base()).unwrap()
 }
 
 pub fn practitioner_url() -> String {

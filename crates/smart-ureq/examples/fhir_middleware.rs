@@ -52,7 +52,7 @@ fn run(sandbox: &str) -> Result<(u16, String), BoxError> {
     let agent = ureq::Agent::new_with_defaults();
     let key = SigningKey::generate(JwsAlgorithm::Es384, None, &SystemEntropy)?;
     let client_id = register(&agent, sandbox, &key)?;
-    let fhir_base = FhirBaseUrl::new(&format!("{sandbox}/fhir"))?;
+    let fhir_base = FhirBaseUrl::new(format!("{sandbox}/fhir"))?;
     let config = BackendServicesConfig::new(
         ClientId::new(&client_id),
         "system/Patient.rs",

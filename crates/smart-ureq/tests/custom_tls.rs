@@ -8,7 +8,7 @@ use smart_testkit::tls::{TlsServer, smart_responder, unrelated_ca_pem};
 use smart_ureq::HttpClient;
 
 fn base(server: &TlsServer) -> FhirBaseUrl {
-    FhirBaseUrl::new(&format!("{}/fhir", server.url())).unwrap()
+    FhirBaseUrl::new(format!("{}/fhir", server.url())).unwrap()
 }
 
 #[test]

@@ -85,7 +85,7 @@ async fn a_call_cancelled_after_1ms_against_the_sandbox_does_not_break_the_next(
     // Discover first and pass the configuration, so the 1 ms budget lands on the token
     // request (the first poll signs the assertion and starts sending it).
     let http = HttpClient::new().unwrap();
-    let d = smart_reqwest::discover(&http, &FhirBaseUrl::new(&kit::fhir_base()).unwrap())
+    let d = smart_reqwest::discover(&http, &FhirBaseUrl::new(kit::fhir_base()).unwrap())
         .await
         .unwrap();
     let config = BackendServicesConfig::new(

@@ -44,7 +44,7 @@ fn hostile_auth<D: Driver>(server: &HostileServer) -> Arc<D::Auth> {
         "system/Patient.rs",
         es384_key(),
     )
-    .with_fhir_base(FhirBaseUrl::new(&server.url_for("/fhir")).unwrap())
+    .with_fhir_base(FhirBaseUrl::new(server.url_for("/fhir")).unwrap())
     .with_retry_policy(RetryPolicy::none());
     let http = D::http(HttpOptions::default()).unwrap();
     Arc::new(D::backend_with_client(config, http, Arc::new(SystemEntropy)).unwrap())

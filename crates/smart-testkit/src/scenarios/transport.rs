@@ -99,7 +99,7 @@ pub fn discovery_follows_302_and_307_relative_and_absolute<D: Driver>() {
         "/moved/smart-configuration",
         Behaviour::redirect(307, &last.url_for("/final/smart-configuration")),
     );
-    let base = FhirBaseUrl::new(&first.url_for("/fhir")).unwrap();
+    let base = FhirBaseUrl::new(first.url_for("/fhir")).unwrap();
     let d = D::discover(&D::default_http(), &base).unwrap();
     assert_eq!(d.source, ConfigSource::WellKnown);
     assert_eq!(d.config.token_endpoint.as_str(), token_endpoint);
@@ -132,7 +132,7 @@ pub fn discovery_follows_at_most_five_redirects<D: Driver>() {
         smart_configuration_json("https://ehr.example.org/token"),
     );
     server.route("GET", &hop(6), doc.clone());
-    let base = FhirBaseUrl::new(&server.url_for("/fhir")).unwrap();
+    let base = FhirBaseUrl::new(server.url_for("/fhir")).unwrap();
     let err = D::discover(&D::default_http(), &base).unwrap_err();
     assert_eq!(
         err,
@@ -172,7 +172,7 @@ pub fn a_discovery_redirect_to_plain_http_elsewhere_is_refused<D: Driver>() {
             "http://ehr.invalid/fhir/.well-known/smart-configuration",
         ),
     );
-    let base = FhirBaseUrl::new(&server.url_for("/fhir")).unwrap();
+    let base = FhirBaseUrl::new(server.url_for("/fhir")).unwrap();
     let err = D::discover(&D::default_http(), &base).unwrap_err();
     assert_eq!(
         err,
@@ -198,7 +198,7 @@ pub fn a_body_over_the_cap_is_body_too_large<D: Driver>() {
     assert_eq!(e.url, url.as_str());
     // Through a flow: the same typed error.
     server.route("GET", WELL_KNOWN, Response::text(200, "a".repeat(4096)));
-    let base = FhirBaseUrl::new(&server.url_for("/fhir")).unwrap();
+    let base = FhirBaseUrl::new(server.url_for("/fhir")).unwrap();
     match D::run(&http, Discovery::new(base)) {
         Err(Error::Transport(t)) => {
             assert_eq!(t.kind, TransportErrorKind::BodyTooLarge { limit: 1024 });

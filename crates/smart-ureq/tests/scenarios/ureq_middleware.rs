@@ -42,7 +42,7 @@ fn auth(server: &HostileServer) -> Arc<BackendServicesAuth> {
         "system/Patient.rs",
         smart_testkit::scenarios::es384_key(),
     )
-    .with_fhir_base(FhirBaseUrl::new(&server.url_for("/fhir")).unwrap())
+    .with_fhir_base(FhirBaseUrl::new(server.url_for("/fhir")).unwrap())
     .with_retry_policy(RetryPolicy::none());
     Arc::new(
         BackendServicesAuth::with_client(
