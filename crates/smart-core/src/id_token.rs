@@ -31,7 +31,8 @@ use crate::jwk::verify::{KeyOutcome, SignedJws, jwks_keys};
 use crate::request::DocumentGet;
 use crate::secret::{IdToken, constant_time_eq};
 use crate::time::UnixTime;
-use crate::types::{ClientId, FhirBaseUrl};
+use crate::types::ClientId;
+use crate::types::FhirUser;
 use openid_configuration::parse_openid_configuration;
 
 pub use crate::jwk::verify::IdTokenAlgorithm;
@@ -43,14 +44,7 @@ mod openid_configuration;
 #[cfg(test)]
 mod tests;
 
-/// FHIR resource types a `fhirUser` may name (2.1.0 added `PractitionerRole`).
-pub const FHIR_USER_TYPES: &[&str] = &[
-    "Patient",
-    "Practitioner",
-    "PractitionerRole",
-    "RelatedPerson",
-    "Person",
-];
+pub use crate::types::FHIR_USER_TYPES;
 
 /// Something tolerated while reading `id_token` claims.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -182,22 +176,13 @@ impl UnverifiedIdTokenClaims {
             .map_err(|e| ParseError::from_json(Document::IdToken, &e).into())
     }
 
-    /// The user as a FHIR URL: `fhirUser` (or legacy `profile`), resolved against the FHIR
-    /// base when relative (`Practitioner/7` → `{base}/Practitioner/7`, never `Url::join`).
-    pub fn fhir_user_url(&self, fhir_base: &FhirBaseUrl) -> Option<Url> {
-        let user = self.fhir_user.as_deref().or(self.profile.as_deref())?;
-        fhir_base.resolve_reference(user)
-    }
-
-    /// The resource type and id of `fhirUser` (e.g. `("Practitioner", "7")`), when its last
-    /// two path segments name one of [`FHIR_USER_TYPES`].
-    pub fn fhir_user_reference(&self) -> Option<(&str, &str)> {
-        let user = self.fhir_user.as_deref().or(self.profile.as_deref())?;
-        let user = user.split(['?', '#']).next()?;
-        let mut segs = user.trim_end_matches('/').rsplit('/');
-        let id = segs.next()?;
-        let ty = segs.next()?;
-        (FHIR_USER_TYPES.contains(&ty) && !id.is_empty()).then_some((ty, id))
+    /// The user: `fhirUser`, or the legacy SMART v1 `profile` claim when there is no
+    /// `fhirUser` (SMART App Launch §"Scopes for requesting identity data").
+    pub fn fhir_user(&self) -> Option<FhirUser> {
+        self.fhir_user
+            .as_deref()
+            .or(self.profile.as_deref())
+            .map(FhirUser::new)
     }
 }
 
@@ -284,26 +269,10 @@ impl VerifiedIdTokenClaims {
         self.claim("nonce").and_then(Value::as_str)
     }
 
-    /// `fhirUser` (or the legacy SMART v1 `profile`) as sent: absolute or relative to the
-    /// FHIR base (OIDC-03).
-    pub fn fhir_user(&self) -> Option<&str> {
-        self.claims
-            .fhir_user
-            .as_deref()
-            .or(self.claims.profile.as_deref())
-    }
-
-    /// The user as a FHIR URL: `fhirUser` (or `profile`) resolved against `fhir_base` when
-    /// relative (`Practitioner/7` → `{base}/Practitioner/7`; never `Url::join`). See
-    /// [`UnverifiedIdTokenClaims::fhir_user_url`].
-    pub fn fhir_user_url(&self, fhir_base: &FhirBaseUrl) -> Option<Url> {
-        self.claims.fhir_user_url(fhir_base)
-    }
-
-    /// The resource type and id of `fhirUser`, e.g. `("Practitioner", "7")`. See
-    /// [`UnverifiedIdTokenClaims::fhir_user_reference`].
-    pub fn fhir_user_reference(&self) -> Option<(&str, &str)> {
-        self.claims.fhir_user_reference()
+    /// The user: `fhirUser`, or the legacy SMART v1 `profile` claim, as sent (absolute or
+    /// relative to the FHIR base; [`FhirUser::url`] resolves it).
+    pub fn fhir_user(&self) -> Option<FhirUser> {
+        self.claims.fhir_user()
     }
 
     /// Any claim by name, including those not modelled as fields (`nonce`, `azp`, `name`…).

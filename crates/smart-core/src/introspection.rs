@@ -353,7 +353,7 @@ pub struct Introspection {
     pub encounter: Option<String>,
     /// `fhirUser` (SMART: SHOULD when an `id_token` was issued), e.g.
     /// `"https://ehr.example.org/fhir/Patient/123"` or a relative `"Practitioner/abc"`.
-    pub fhir_user: Option<String>,
+    pub fhir_user: Option<crate::types::FhirUser>,
     /// `fhirContext` items (all published shapes; empty when absent).
     pub fhir_context: Vec<FhirContextItem>,
     /// Every other member (e.g. `intent`, `tenant`, `need_patient_banner`, vendor members),
@@ -598,7 +598,7 @@ pub fn parse_introspection_response(
     let sub = s("sub");
     let iss = s("iss");
     let jti = s("jti");
-    let fhir_user = s("fhirUser");
+    let fhir_user = s("fhirUser").map(crate::types::FhirUser::new);
     warnings.extend(notes.0.iter().map(ToString::to_string));
     warnings.extend(context.warnings);
     Ok(Introspection {

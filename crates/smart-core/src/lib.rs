@@ -120,4 +120,4 @@ pub use error::Error;
 pub use flow::{Action, Flow, HttpRequest, HttpResponse, Method};
 pub use source::CachedToken;
 pub use time::UnixTime;
-pub use types::{ClientId, Endpoint, FhirBaseUrl};
+pub use types::{ClientId, Endpoint, FhirBaseUrl, FhirUser};

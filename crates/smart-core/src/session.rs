@@ -32,6 +32,7 @@ use crate::source::{CachedToken, Engine, Fetcher, TokenSource};
 use crate::store::{LeaseConfig, StoreEvent, StoreResult, StoredToken};
 use crate::time::UnixTime;
 use crate::token::{TokenResponse, parse_token_response};
+use crate::types::FhirUser;
 use crate::types::{ClientId, Endpoint, FhirBaseUrl};
 
 /// The `refresh_token` part of the session: the refresh request and the merge.
@@ -377,11 +378,10 @@ impl Session {
         UnverifiedIdTokenClaims::decode(self.token().id_token.as_ref()?).ok()
     }
 
-    /// `fhirUser` from the unverified `id_token`, resolved against the FHIR base (an absolute
-    /// URL is kept as given).
-    pub fn fhir_user_unverified(&self) -> Option<Url> {
-        self.id_token_claims_unverified()?
-            .fhir_user_url(self.fhir_base())
+    /// `fhirUser` (or `profile`) from the unverified `id_token`; [`FhirUser::url`] with
+    /// [`fhir_base`](Self::fhir_base) resolves it.
+    pub fn fhir_user_unverified(&self) -> Option<FhirUser> {
+        self.id_token_claims_unverified()?.fhir_user()
     }
 }
 

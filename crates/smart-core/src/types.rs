@@ -104,6 +104,79 @@ impl FhirBaseUrl {
     }
 }
 
+/// The user behind a token as a FHIR resource: the `fhirUser` claim of an `id_token` (or the
+/// SMART v1 `profile` claim) and `fhirUser` in an introspection response (SMART App Launch
+/// §"Scopes for requesting identity data", §"Token Introspection").
+///
+/// Kept as sent — an absolute URL (`https://ehr.example.org/fhir/Practitioner/7`) or a
+/// reference relative to the FHIR base (`Practitioner/7`); [`url`](Self::url) resolves it.
+///
+/// ```
+/// use smart_core::{FhirBaseUrl, FhirUser};
+/// let user = FhirUser::new("Practitioner/7");
+/// let base = FhirBaseUrl::new("https://ehr.example.org/fhir")?;
+/// assert_eq!(user.url(&base).unwrap().as_str(), "https://ehr.example.org/fhir/Practitioner/7");
+/// assert_eq!(user.resource_type(), Some("Practitioner"));
+/// assert_eq!(user.id(), Some("7"));
+/// # Ok::<(), smart_core::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct FhirUser(String);
+
+/// FHIR resource types a `fhirUser` may name (`PractitionerRole` since SMART 2.1.0).
+pub const FHIR_USER_TYPES: &[&str] = &[
+    "Patient",
+    "Practitioner",
+    "PractitionerRole",
+    "RelatedPerson",
+    "Person",
+];
+
+impl FhirUser {
+    /// Wrap a `fhirUser` value as sent.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    /// The value as sent: an absolute URL or a reference relative to the FHIR base.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The absolute URL: as sent when absolute, else `{fhir_base}/{reference}` (string
+    /// concatenation, never `Url::join`). `None` when it is neither.
+    pub fn url(&self, fhir_base: &FhirBaseUrl) -> Option<Url> {
+        fhir_base.resolve_reference(&self.0)
+    }
+
+    /// The resource type and id (e.g. `("Practitioner", "7")`) when the last two path
+    /// segments name one of [`FHIR_USER_TYPES`] and a non-empty id.
+    pub fn reference(&self) -> Option<(&str, &str)> {
+        let user = self.0.split(['?', '#']).next()?;
+        let mut segs = user.trim_end_matches('/').rsplit('/');
+        let id = segs.next()?;
+        let ty = segs.next()?;
+        (FHIR_USER_TYPES.contains(&ty) && !id.is_empty()).then_some((ty, id))
+    }
+
+    /// The resource type of [`reference`](Self::reference) (`Practitioner`, `Patient`…).
+    pub fn resource_type(&self) -> Option<&str> {
+        self.reference().map(|(t, _)| t)
+    }
+
+    /// The resource id of [`reference`](Self::reference).
+    pub fn id(&self) -> Option<&str> {
+        self.reference().map(|(_, id)| id)
+    }
+}
+
+impl std::fmt::Display for FhirUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl TryFrom<String> for FhirBaseUrl {
     type Error = Error;
     fn try_from(s: String) -> Result<Self, Error> {

@@ -711,8 +711,13 @@ fn id_token_garbage_is_typed_and_never_quoted() {
         b64(br#"{"fhirUser":"javascript:alert(1)//Patient/1"}"#)
     ));
     let c = UnverifiedIdTokenClaims::decode(&tok).unwrap();
-    assert_eq!(c.fhir_user_reference(), Some(("Patient", "1")));
-    let u = c.fhir_user_url(&base()).unwrap();
+    assert_eq!(
+        c.fhir_user()
+            .as_ref()
+            .and_then(smart_core::FhirUser::reference),
+        Some(("Patient", "1"))
+    );
+    let u = c.fhir_user().unwrap().url(&base()).unwrap();
     assert_eq!(u.scheme(), "javascript");
     assert!(
         !smart_core::http::is_secure_or_loopback(&u),

@@ -1022,33 +1022,48 @@ fn b29_fhir_user_variants_never_make_the_id_token_unreadable() {
         |p: serde_json::Value| UnverifiedIdTokenClaims::decode(&fake_id_token(&p)).unwrap();
     // Absolute: type and id read, URL as given.
     let c = decode(json!({"fhirUser": "https://ehr.example.org/api/FHIR/R4/Practitioner/pr-1"}));
-    assert_eq!(c.fhir_user_reference(), Some(("Practitioner", "pr-1")));
     assert_eq!(
-        c.fhir_user_url(&fhir).unwrap().as_str(),
+        c.fhir_user()
+            .as_ref()
+            .and_then(smart_core::FhirUser::reference),
+        Some(("Practitioner", "pr-1"))
+    );
+    assert_eq!(
+        c.fhir_user().and_then(|u| u.url(&fhir)).unwrap().as_str(),
         "https://ehr.example.org/api/FHIR/R4/Practitioner/pr-1"
     );
     assert!(c.warnings.is_empty());
     // Relative: resolved against the FHIR base.
     let c = decode(json!({"fhirUser": "Practitioner/pr-1"}));
     assert_eq!(
-        c.fhir_user_url(&fhir).unwrap().as_str(),
+        c.fhir_user().and_then(|u| u.url(&fhir)).unwrap().as_str(),
         "https://ehr.example.org/api/FHIR/R4/Practitioner/pr-1"
     );
     // Only `profile`: the legacy claim is used, with a warning.
     let c = decode(json!({"profile": "Patient/pt-9"}));
-    assert_eq!(c.fhir_user_reference(), Some(("Patient", "pt-9")));
+    assert_eq!(
+        c.fhir_user()
+            .as_ref()
+            .and_then(smart_core::FhirUser::reference),
+        Some(("Patient", "pt-9"))
+    );
     assert_eq!(c.warnings, [ClaimWarning::LegacyProfileClaim]);
     // Boolean: no user, a warning, the token still reads.
     let c = decode(json!({"fhirUser": true, "sub": "u1", "iss": "https://ehr.example.org"}));
     assert_eq!(c.fhir_user, None);
-    assert_eq!(c.fhir_user_url(&fhir), None);
+    assert_eq!(c.fhir_user().and_then(|u| u.url(&fhir)), None);
     assert_eq!(c.sub.as_deref(), Some("u1"));
     assert_eq!(c.warnings, [ClaimWarning::InvalidClaim("fhirUser".into())]);
     // Absolute URL on another host: kept absolute, host not rewritten.
     let c = decode(json!({"fhirUser": "https://other.example.org/fhir/RelatedPerson/rp-3"}));
-    assert_eq!(c.fhir_user_reference(), Some(("RelatedPerson", "rp-3")));
     assert_eq!(
-        c.fhir_user_url(&fhir).unwrap().as_str(),
+        c.fhir_user()
+            .as_ref()
+            .and_then(smart_core::FhirUser::reference),
+        Some(("RelatedPerson", "rp-3"))
+    );
+    assert_eq!(
+        c.fhir_user().and_then(|u| u.url(&fhir)).unwrap().as_str(),
         "https://other.example.org/fhir/RelatedPerson/rp-3"
     );
 }

@@ -291,14 +291,24 @@ fn oidc_02_rs256_via_openid_configuration() {
     assert_eq!(c.expires_at(), UnixTime::from_secs(1_700_000_300));
     assert_eq!(c.algorithm(), IdTokenAlgorithm::Rs256);
     assert_eq!(c.kid(), Some("rsa-1"));
-    assert_eq!(c.fhir_user(), Some("Practitioner/7"));
     assert_eq!(
-        c.fhir_user_url(&FhirBaseUrl::new(FHIR_BASE).unwrap())
+        c.fhir_user(),
+        Some(smart_core::FhirUser::new("Practitioner/7"))
+    );
+    assert_eq!(
+        c.fhir_user()
+            .unwrap()
+            .url(&FhirBaseUrl::new(FHIR_BASE).unwrap())
             .unwrap()
             .as_str(),
         "https://ehr.example.org/fhir/r4/Practitioner/7"
     );
-    assert_eq!(c.fhir_user_reference(), Some(("Practitioner", "7")));
+    assert_eq!(
+        c.fhir_user()
+            .as_ref()
+            .and_then(smart_core::FhirUser::reference),
+        Some(("Practitioner", "7"))
+    );
     assert_eq!(c.claim("name"), Some(&json!("Dr. Seven")));
     assert_eq!(v.jwks_fetches(), 1);
     // A one-shot flow: finished once its output is handed out.
@@ -1089,7 +1099,7 @@ fn oidc_04_real_server_rs256_id_token() {
     assert_eq!(c.nonce(), Some("lMGT5OdJfL4"));
     let base = FhirBaseUrl::new("http://127.0.0.1:8445/v/r4/fhir").unwrap();
     assert_eq!(
-        c.fhir_user_url(&base).unwrap().as_str(),
+        c.fhir_user().unwrap().url(&base).unwrap().as_str(),
         "http://127.0.0.1:8445/v/r4/fhir/Practitioner/stub-practitioner-1"
     );
 

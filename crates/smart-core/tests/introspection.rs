@@ -337,7 +337,7 @@ fn ig_example_2_1_bare_patient_id() {
     assert_eq!(i.patient.as_deref(), Some("456"));
     assert_eq!(i.patient_id(), Some("456"));
     assert_eq!(
-        i.fhir_user.as_deref(),
+        i.fhir_user.as_ref().map(smart_core::FhirUser::as_str),
         Some("https://ehr.example.org/fhir/Patient/123")
     );
     assert_eq!(i.exp, Some(UnixTime::from_secs(1_597_678_964)));
@@ -393,7 +393,7 @@ fn full_response_with_sandbox_shape_and_extras() {
     assert_eq!(i.patient_id(), Some("123"), "numeric id converted");
     assert_eq!(i.encounter.as_deref(), Some("enc-1"));
     assert_eq!(
-        i.fhir_user.as_deref(),
+        i.fhir_user.as_ref().map(smart_core::FhirUser::as_str),
         Some("Practitioner/smart-Practitioner-1")
     );
     let refs: Vec<_> = i

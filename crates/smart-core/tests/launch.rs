@@ -1091,12 +1091,15 @@ fn resp_01_real_server_ehr_token_context_and_fhir_user() {
         Some("Practitioner/stub-practitioner-1")
     );
     assert_eq!(
-        claims.fhir_user_url(&base()).unwrap().as_str(),
+        claims.fhir_user().unwrap().url(&base()).unwrap().as_str(),
         "https://ehr.example.org/fhir/Practitioner/stub-practitioner-1",
         "OIDC-03: relative fhirUser resolves against the FHIR base"
     );
     assert_eq!(
-        claims.fhir_user_reference(),
+        claims
+            .fhir_user()
+            .as_ref()
+            .and_then(smart_core::FhirUser::reference),
         Some(("Practitioner", "stub-practitioner-1"))
     );
 }
@@ -1113,7 +1116,12 @@ fn resp_01_real_server_standalone_tokens_patient_and_provider() {
     );
     assert_eq!(patient.context.need_patient_banner, Some(true));
     let c = UnverifiedIdTokenClaims::decode(patient.id_token.as_ref().unwrap()).unwrap();
-    assert_eq!(c.fhir_user_reference(), Some(("Patient", "stub-patient-1")));
+    assert_eq!(
+        c.fhir_user()
+            .as_ref()
+            .and_then(smart_core::FhirUser::reference),
+        Some(("Patient", "stub-patient-1"))
+    );
     assert_eq!(c.aud, Some(serde_json::json!("my-patient-app")));
 
     let provider = fixture_exchange(include_str!(
@@ -1126,7 +1134,7 @@ fn resp_01_real_server_standalone_tokens_patient_and_provider() {
     );
     let c = UnverifiedIdTokenClaims::decode(provider.id_token.as_ref().unwrap()).unwrap();
     assert_eq!(
-        c.fhir_user_url(&base()).unwrap().as_str(),
+        c.fhir_user().unwrap().url(&base()).unwrap().as_str(),
         "https://ehr.example.org/fhir/Practitioner/stub-practitioner-1"
     );
 }

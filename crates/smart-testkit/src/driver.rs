@@ -109,7 +109,7 @@ pub struct ClientSnapshot {
     pub id_token: Option<IdToken>,
     /// `id_token_claims_unverified()`.
     pub id_token_claims_unverified: Option<UnverifiedIdTokenClaims>,
-    /// `fhir_user()`.
+    /// `fhir_user()`, resolved against `fhir_base()`.
     pub fhir_user: Option<Url>,
 }
 
@@ -132,7 +132,7 @@ macro_rules! client_snapshot {
             scope: c.scope(),
             id_token: c.id_token(),
             id_token_claims_unverified: c.id_token_claims_unverified(),
-            fhir_user: c.fhir_user(),
+            fhir_user: c.fhir_user().and_then(|u| u.url(&c.fhir_base())),
         }
     }};
 }

@@ -366,8 +366,9 @@ impl SmartClient {
         self.source.with(|s| s.id_token_claims_unverified())
     }
 
-    /// `fhirUser` from the unverified `id_token`, resolved against the FHIR base.
-    pub fn fhir_user(&self) -> Option<url::Url> {
+    /// `fhirUser` (or `profile`) from the unverified `id_token`:
+    /// `client.fhir_user()?.url(&client.fhir_base())` is its absolute URL.
+    pub fn fhir_user(&self) -> Option<smart_core::FhirUser> {
         self.source.with(|s| s.fhir_user_unverified())
     }
 

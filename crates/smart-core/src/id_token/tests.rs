@@ -1,6 +1,7 @@
 //! Claims decoding without verification.
 
 use super::*;
+use crate::FhirBaseUrl;
 
 fn jwt(claims: &serde_json::Value) -> IdToken {
     let e = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
@@ -20,20 +21,28 @@ fn oidc_03_fhir_user_relative_and_absolute() {
     })))
     .unwrap();
     assert_eq!(
-        c.fhir_user_url(&base).unwrap().as_str(),
+        c.fhir_user().unwrap().url(&base).unwrap().as_str(),
         "https://ehr.example.org/r4/Practitioner/7"
     );
-    assert_eq!(c.fhir_user_reference(), Some(("Practitioner", "7")));
+    assert_eq!(
+        c.fhir_user().as_ref().and_then(crate::FhirUser::reference),
+        Some(("Practitioner", "7"))
+    );
     assert_eq!(c.extra["extra"], 1);
     let abs = UnverifiedIdTokenClaims::decode(&jwt(&serde_json::json!({
         "fhirUser": "https://other.example.org/fhir/PractitionerRole/9"
     })))
     .unwrap();
     assert_eq!(
-        abs.fhir_user_url(&base).unwrap().as_str(),
+        abs.fhir_user().unwrap().url(&base).unwrap().as_str(),
         "https://other.example.org/fhir/PractitionerRole/9"
     );
-    assert_eq!(abs.fhir_user_reference(), Some(("PractitionerRole", "9")));
+    assert_eq!(
+        abs.fhir_user()
+            .as_ref()
+            .and_then(crate::FhirUser::reference),
+        Some(("PractitionerRole", "9"))
+    );
 }
 
 #[test]

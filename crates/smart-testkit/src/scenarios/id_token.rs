@@ -41,12 +41,19 @@ pub fn standalone_launch_id_token_verifies_with_sandbox_jwks<D: Driver>() {
     assert_ne!(claims.iss(), kit::fhir_base());
     assert_eq!(claims.audiences(), [client_id.as_str()]);
     assert_eq!(claims.sub(), "smart-Practitioner-1");
+    let user = claims.fhir_user().unwrap();
+    assert_eq!(user.as_str(), "Practitioner/smart-Practitioner-1");
     assert_eq!(
-        claims.fhir_user(),
-        Some("Practitioner/smart-Practitioner-1")
+        user.reference(),
+        Some(("Practitioner", "smart-Practitioner-1"))
     );
     assert_eq!(
-        claims.fhir_user_url(&fhir_base).unwrap().as_str(),
+        claims
+            .fhir_user()
+            .unwrap()
+            .url(&fhir_base)
+            .unwrap()
+            .as_str(),
         format!("{}/Practitioner/smart-Practitioner-1", kit::fhir_base())
     );
     let now = now();

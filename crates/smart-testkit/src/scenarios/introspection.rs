@@ -99,7 +99,7 @@ pub fn introspect_active_access_token_for_each_client_type<D: Driver>() {
         assert_eq!(i.token_type.as_deref(), Some("Bearer"));
         assert_eq!(i.iss.as_deref(), Some(kit::sandbox_url().as_str()));
         assert_eq!(
-            i.fhir_user.as_deref(),
+            i.fhir_user.as_ref().map(smart_core::FhirUser::as_str),
             Some("Practitioner/smart-Practitioner-1"),
             "{kind:?}"
         );
