@@ -24,9 +24,11 @@
 //! | [`transport`] | the transport policy against hostile loopback servers |
 //! | [`observability`] | what the `tracing` feature logs |
 //! | [`resource`] | FHIR requests through the drivers' middleware |
+//! | [`faults`] | real servers' faults through a driver end to end |
 
 pub mod app_launch;
 pub mod backend;
+pub mod faults;
 pub mod id_token;
 pub mod introspection;
 pub mod observability;
@@ -107,6 +109,11 @@ macro_rules! __scenario_list {
             ];
             observability, observability, [
                 tracing_output_carries_no_secret,
+            ];
+            faults, faults, [
+                n01_discovery_behind_each_redirect_status_resolves_against_the_fhir_base,
+                n01_metadata_fallback_behind_a_relative_redirect,
+                n08_error_redirect_without_state_reports_the_reason_unverified,
             ];
             resource, resource, [
                 middleware_replaces_a_revoked_token_and_sends_again_once,
@@ -270,6 +277,7 @@ mod tests {
             ("transport", include_str!("transport.rs")),
             ("observability", include_str!("observability.rs")),
             ("resource", include_str!("resource.rs")),
+            ("faults", include_str!("faults.rs")),
         ];
         let mut total = 0;
         for (module, source) in sources {

@@ -1,0 +1,178 @@
+//! Faults of real servers, through a driver end to end (the core's own tests cover each rule
+//! in isolation): discovery behind every kind of redirect, with endpoints resolved against the
+//! FHIR base rather than the redirect target (N01, B02), and an error redirect without `state`
+//! (N08).
+
+use smart_core::client_auth::ClientAuth;
+use smart_core::discovery::ConfigSource;
+use smart_core::error::CallbackError;
+use smart_core::launch::{AppConfig, Launch};
+use smart_core::{Error, FhirBaseUrl};
+
+use crate::driver::Driver;
+use crate::hostile::{Behaviour, HostileServer, Response};
+
+/// N01: a multi-practice gateway answers the practice's well-known URL with a redirect (each
+/// of 301, 302, 303, 307, 308) to a shared script with a query; the document's relative
+/// endpoints resolve against the FHIR base as given, not against the redirect target (B02).
+pub fn n01_discovery_behind_each_redirect_status_resolves_against_the_fhir_base<D: Driver>() {
+    for status in [301, 302, 303, 307, 308] {
+        let server = HostileServer::start();
+        server.route(
+            "GET",
+            "/fhir/R4/p1/.well-known/smart-configuration",
+            Behaviour::redirect(
+                status,
+                &server.url_for("/fhir/R4/.well-known/smart-configuration/index.php?practice=p1"),
+            ),
+        );
+        server.route(
+            "GET",
+            "/fhir/R4/.well-known/smart-configuration/index.php",
+            Response::json(
+                200,
+                serde_json::json!({
+                    "token_endpoint": "auth/token",
+                    "authorization_endpoint": "/oauth/authorize",
+                    "capabilities": ["launch-standalone"],
+                    "code_challenge_methods_supported": ["S256"],
+                }),
+            ),
+        );
+        let base = FhirBaseUrl::new(server.url_for("/fhir/R4/p1")).unwrap();
+        let d = D::discover(&D::default_http(), &base)
+            .unwrap_or_else(|e| panic!("{} {status}: {e}", D::NAME));
+        assert_eq!(d.source, ConfigSource::WellKnown, "{} {status}", D::NAME);
+        // RFC 3986 §5.2 against `…/fhir/R4/p1`: the last segment is replaced.
+        assert_eq!(
+            d.config.token_endpoint.as_str(),
+            server.url_for("/fhir/R4/auth/token"),
+            "{} {status}",
+            D::NAME
+        );
+        assert_eq!(
+            d.config
+                .authorization_endpoint
+                .as_ref()
+                .map(|e| e.as_str().to_owned()),
+            Some(server.url_for("/oauth/authorize")),
+            "{} {status}",
+            D::NAME
+        );
+        let query = server
+            .last_request("/fhir/R4/.well-known/smart-configuration/index.php")
+            .unwrap()
+            .query_pairs();
+        assert_eq!(
+            query,
+            [("practice".to_owned(), "p1".to_owned())],
+            "{status}"
+        );
+    }
+}
+
+/// N01: the CapabilityStatement fallback behind a relative redirect.
+pub fn n01_metadata_fallback_behind_a_relative_redirect<D: Driver>() {
+    let server = HostileServer::start();
+    server.route(
+        "GET",
+        "/fhir/R4/p1/.well-known/smart-configuration",
+        Response::new(404),
+    );
+    server.route(
+        "GET",
+        "/fhir/R4/p1/metadata",
+        Behaviour::redirect(302, "/fhir/R4/metadata?practice=p1"),
+    );
+    let token = server.url_for("/oauth/token");
+    server.route(
+        "GET",
+        "/fhir/R4/metadata",
+        Response::json(
+            200,
+            serde_json::json!({
+                "resourceType": "CapabilityStatement",
+                "rest": [{
+                    "mode": "server",
+                    "security": {
+                        "extension": [{
+                            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                            "extension": [
+                                {"url": "token", "valueUri": token},
+                                {"url": "authorize", "valueUri": server.url_for("/oauth/authorize")}
+                            ]
+                        }]
+                    }
+                }]
+            }),
+        ),
+    );
+    let base = FhirBaseUrl::new(server.url_for("/fhir/R4/p1")).unwrap();
+    let d = D::discover(&D::default_http(), &base).unwrap();
+    assert_eq!(d.source, ConfigSource::CapabilityStatement, "{}", D::NAME);
+    assert_eq!(d.config.token_endpoint.as_str(), token, "{}", D::NAME);
+    assert_eq!(server.count("/fhir/R4/metadata"), 1, "{}", D::NAME);
+}
+
+/// N08: an error redirect without `state` reports the server's `error` and
+/// `error_description`, marked unverified; no token request is made, and the same pending
+/// authorization still completes with a proper callback.
+pub fn n08_error_redirect_without_state_reports_the_reason_unverified<D: Driver>() {
+    let server = HostileServer::start();
+    server.route(
+        "GET",
+        "/fhir/.well-known/smart-configuration",
+        Response::json(
+            200,
+            serde_json::json!({
+                "token_endpoint": server.url_for("/token"),
+                "authorization_endpoint": server.url_for("/authorize"),
+                "capabilities": ["launch-standalone"],
+                "code_challenge_methods_supported": ["S256"],
+            }),
+        ),
+    );
+    server.route("POST", "/token", Response::token("n08-token", 300));
+    let http = D::default_http();
+    let app = AppConfig::new(
+        ClientAuth::public("n08-app"),
+        "http://127.0.0.1/cb",
+        "launch/patient patient/*.rs",
+    )
+    .unwrap();
+    let base = FhirBaseUrl::new(server.url_for("/fhir")).unwrap();
+    let request = D::begin_launch(&http, &app, Launch::standalone(base)).unwrap();
+    let callback = "http://127.0.0.1/cb?error=invalid_scope&error_description=Scope%20patient%2F*.rs%20is%20not%20allowed";
+    // As a web app keeps it: serialized in the user's session, read back per request.
+    let session = serde_json::to_string(&request.pending).unwrap();
+    let pending = || serde_json::from_str(&session).unwrap();
+    let err = D::complete_launch(&http, &app, pending(), callback).unwrap_err();
+    let Error::Callback(CallbackError::UnverifiedAuthorization(o)) = &err else {
+        panic!(
+            "{}: expected an unverified authorization error, got {err:?}",
+            D::NAME
+        );
+    };
+    assert_eq!(o.error, "invalid_scope");
+    assert_eq!(
+        o.error_description.as_deref(),
+        Some("Scope patient/*.rs is not allowed")
+    );
+    assert!(err.to_string().contains("unverified"), "{err}");
+    assert_eq!(server.count("/token"), 0, "{}: no token request", D::NAME);
+
+    // Nothing was spent: the real callback still completes with the stored authorization.
+    let state = request
+        .url
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let ok = format!("http://127.0.0.1/cb?code=c0de&state={state}");
+    let client = D::complete_launch(&http, &app, pending(), &ok).unwrap();
+    assert_eq!(
+        D::client_token(&client).unwrap().access_token.secret(),
+        "n08-token"
+    );
+    assert_eq!(server.count("/token"), 1, "{}", D::NAME);
+}
