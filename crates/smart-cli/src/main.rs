@@ -337,7 +337,19 @@ fn main() -> ExitCode {
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let message = e.to_string().replace('\n', " ");
+            // The error and its sources on one line ("request to … could not connect:
+            // Connection refused (os error 111)").
+            let mut message = e.to_string();
+            let mut source = e.source();
+            while let Some(s) = source {
+                let text = s.to_string();
+                if !message.contains(&text) {
+                    message.push_str(": ");
+                    message.push_str(&text);
+                }
+                source = s.source();
+            }
+            let message = message.replace('\n', " ");
             eprintln!("smart: error: {message}{}", hint(&message));
             ExitCode::FAILURE
         }

@@ -129,6 +129,50 @@ impl fmt::Display for Error {
     }
 }
 
+impl Error {
+    /// This error and its sources on one line, `error: source: source…` — for logs and for a
+    /// `main` that prints what went wrong:
+    ///
+    /// ```
+    /// use smart_core::error::{TransportError, TransportErrorKind};
+    /// let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+    /// let url = "https://ehr.example.org/token";
+    /// let e = smart_core::Error::Transport(
+    ///     TransportError::new(url, TransportErrorKind::Connect, io.to_string()).with_source(io),
+    /// );
+    /// assert_eq!(e.to_string(), "request to https://ehr.example.org/token could not connect");
+    /// assert_eq!(
+    ///     e.report().to_string(),
+    ///     "request to https://ehr.example.org/token could not connect: connection refused"
+    /// );
+    /// ```
+    pub fn report(&self) -> Report<'_> {
+        Report(self)
+    }
+}
+
+/// An error with its whole `source()` chain, joined by `": "` (see [`Error::report`]).
+#[derive(Clone, Copy)]
+pub struct Report<'a>(&'a Error);
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = std::error::Error::source(self.0);
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {

@@ -62,7 +62,9 @@ pub struct TransportError {
     pub url: String,
     /// What went wrong.
     pub kind: TransportErrorKind,
-    /// The driver's description (no body, no secret).
+    /// The driver's description (no body, no secret). When the driver kept the underlying
+    /// error ([`source_error`](Self::source_error)), this is that error's text and `Display`
+    /// leaves it to the error chain.
     pub message: String,
     source: Option<ErrorSource>,
 }
@@ -126,7 +128,9 @@ impl fmt::Display for TransportError {
             TransportErrorKind::Other => "failed",
         };
         write!(f, "request to {} {what}", self.url)?;
-        if !self.message.is_empty() {
+        // With a source, the details are the source's (printed by an error chain, e.g.
+        // `Error::report`); printing them here too would show them twice.
+        if self.source.is_none() && !self.message.is_empty() {
             write!(f, ": {}", self.message)?;
         }
         Ok(())
