@@ -22,7 +22,8 @@ pub struct HttpClientBuilder {
     allow_insecure_http: bool,
     max_body_bytes: usize,
     roots_pem: Option<Vec<u8>>,
-    identity_pem: Option<zeroize::Zeroizing<Vec<u8>>>,
+    /// The certificate chain and the private key, both PEM.
+    identity_pem: Option<(Vec<u8>, zeroize::Zeroizing<Vec<u8>>)>,
     reqwest: Option<reqwest::ClientBuilder>,
 }
 
@@ -84,16 +85,17 @@ impl HttpClientBuilder {
     }
 
     /// Present this client certificate (mutual TLS): `cert_chain_pem` holds the certificate
-    /// and its intermediates, `private_key_pem` its key (PKCS#8, PKCS#1 or SEC1 PEM).
+    /// and its intermediates, `private_key_pem` its key (PKCS#8, PKCS#1 or SEC1 PEM with
+    /// rustls; PKCS#8 with `native-tls` alone).
     pub fn client_identity_pem(
         mut self,
         cert_chain_pem: impl AsRef<[u8]>,
         private_key_pem: impl AsRef<[u8]>,
     ) -> Self {
-        let mut pem = cert_chain_pem.as_ref().to_vec();
-        pem.push(b'\n');
-        pem.extend_from_slice(private_key_pem.as_ref());
-        self.identity_pem = Some(zeroize::Zeroizing::new(pem));
+        self.identity_pem = Some((
+            cert_chain_pem.as_ref().to_vec(),
+            zeroize::Zeroizing::new(private_key_pem.as_ref().to_vec()),
+        ));
         self
     }
 
@@ -134,9 +136,18 @@ impl HttpClientBuilder {
             }
             builder = builder.tls_certs_only(certs);
         }
-        if let Some(pem) = &self.identity_pem {
-            let id = reqwest::Identity::from_pem(pem)
-                .map_err(|_| tls_error("client certificate: not a certificate chain and key"))?;
+        if let Some((chain, key)) = &self.identity_pem {
+            #[cfg(feature = "rustls")]
+            let id = {
+                let mut pem = zeroize::Zeroizing::new(chain.clone());
+                pem.push(b'\n');
+                pem.extend_from_slice(key);
+                reqwest::Identity::from_pem(&pem)
+            };
+            #[cfg(not(feature = "rustls"))]
+            let id = reqwest::Identity::from_pkcs8_pem(chain, key);
+            let id =
+                id.map_err(|_| tls_error("client certificate: not a certificate chain and key"))?;
             builder = builder.identity(id);
         }
         let client = builder.build().map_err(|e| {

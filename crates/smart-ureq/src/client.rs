@@ -318,9 +318,9 @@ pub(crate) fn transport_error(url: &str, e: ureq::Error, limit: usize) -> Transp
             | std::io::ErrorKind::UnexpectedEof => TransportErrorKind::Connect,
             _ => TransportErrorKind::Other,
         },
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::TlsRequired => {
-            TransportErrorKind::Tls
-        }
+        ureq::Error::Tls(_) | ureq::Error::TlsRequired => TransportErrorKind::Tls,
+        #[cfg(feature = "rustls")]
+        ureq::Error::Rustls(_) => TransportErrorKind::Tls,
         ureq::Error::BodyExceedsLimit(n) => TransportErrorKind::BodyTooLarge {
             limit: if limit > 0 {
                 limit
