@@ -57,3 +57,6 @@ pub use smart_core::Error;
 pub use smart_core::store::InMemoryTokenStore;
 pub use smart_core::store::{AsyncTokenStore, StoreFuture};
 pub use source::StoreEventHook;
+
+#[cfg(doctest)]
+mod guide;
