@@ -121,3 +121,5 @@ pub use flow::{Action, Flow, HttpRequest, HttpResponse, Method};
 pub use source::CachedToken;
 pub use time::UnixTime;
 pub use types::{ClientId, Endpoint, FhirBaseUrl, FhirUser};
+/// The `url` crate, whose `Url` the API takes and returns.
+pub use url;

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `SMART_FHIR_BASE` | FHIR base URL (endpoints are discovered from its `.well-known/smart-configuration`) |
 //! | `SMART_CLIENT_ID` | the registered `client_id` |
-//! | `SMART_KEY_FILE` | PKCS#8 PEM private key (ES384 or RS384); the `kid` is its RFC 7638 thumbprint |
+//! | `SMART_KEY_FILE` | PEM private key (ES384 or RS384); the `kid` is the file's `kid:` line (written by `smart keygen`), else its RFC 7638 thumbprint |
 //! | `SMART_SCOPE` | scopes to request, e.g. `system/Patient.rs` |
 //! | `SMART_FHIR_PATH` | optional, default `Patient/123` |
 //!

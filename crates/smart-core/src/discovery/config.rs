@@ -157,6 +157,12 @@ impl From<&str> for Capability {
     }
 }
 
+impl AsRef<str> for Capability {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
 impl std::fmt::Display for Capability {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

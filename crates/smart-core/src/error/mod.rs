@@ -80,8 +80,12 @@ pub enum Error {
     },
 }
 
+/// `{e}` is this error alone; `{e:#}` adds its sources (as [`Error::report`]).
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return write!(f, "{}", self.report());
+        }
         match self {
             Self::OAuth(e) => e.fmt(f),
             Self::Http { url, status } => write!(f, "HTTP {status} from {url}"),
@@ -145,6 +149,7 @@ impl Error {
     ///     e.report().to_string(),
     ///     "request to https://ehr.example.org/token could not connect: connection refused"
     /// );
+    /// assert_eq!(format!("{e:#}"), e.report().to_string());
     /// ```
     pub fn report(&self) -> Report<'_> {
         Report(self)

@@ -80,6 +80,54 @@ impl SigningKey {
         Self::from_jwk_object(jwk)
     }
 
+    /// Load the private key whose `kid` is `kid` from a JWK Set (RFC 7517 §5) that may hold
+    /// several — e.g. one ES384 and one RS384 key. The key keeps that `kid`.
+    ///
+    /// ```
+    /// use smart_core::jwk::SigningKey;
+    /// // The IG's ES384 sample key, listed twice under two kids (a real set holds two keys).
+    /// let entry = |kid: &str| serde_json::json!({
+    ///     "kty": "EC", "crv": "P-384", "alg": "ES384", "kid": kid,
+    ///     "d": "hQCNmfvZEUjOon8zLc0bULlmrDPFHrieFHRVZUGMuiQscx9IO7MT03TsaCPdPv0u",
+    ///     "x": "pyqburM9y8HPcFhNosDW6ngoVEJitqXi_HJgI5hYqX21PoFDwCbYirGy_o0oapIU",
+    ///     "y": "95bxkCnMKoHvgbcPAIAcgzzu8scd81mXfM_IzuJFNfkUNkGYBFGvuEU1KPi5j1ob",
+    /// });
+    /// let set = serde_json::json!({"keys": [entry("key-a"), entry("key-b")]}).to_string();
+    /// assert_eq!(SigningKey::from_jwk_set(&set, "key-b")?.kid(), "key-b");
+    /// assert!(SigningKey::from_jwk(&set).is_err()); // two private keys: which one?
+    /// # Ok::<(), smart_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Key`] when the text is not a JWK Set, when no private entry (with `d`) has
+    /// that `kid`, or when several do; as [`from_jwk`](Self::from_jwk) for the entry itself.
+    pub fn from_jwk_set(jwks_json: &str, kid: &str) -> Result<Self, Error> {
+        let value: serde_json::Value = serde_json::from_str(jwks_json).map_err(|e| {
+            key_err(format!(
+                "JWK Set is not valid JSON: {}",
+                ParseError::from_json(Document::Jwk, &e).message
+            ))
+        })?;
+        let Some(keys) = value.get("keys").and_then(serde_json::Value::as_array) else {
+            return Err(key_err("not a JWK Set: no `keys` array"));
+        };
+        let matching: Vec<&serde_json::Map<String, serde_json::Value>> = keys
+            .iter()
+            .filter_map(serde_json::Value::as_object)
+            .filter(|k| k.contains_key("d") && k.get("kid").and_then(|v| v.as_str()) == Some(kid))
+            .collect();
+        match matching.as_slice() {
+            [one] => Self::from_jwk_object(one),
+            [] => Err(key_err(format!(
+                "JWK Set has no private key with kid `{kid}`"
+            ))),
+            many => Err(key_err(format!(
+                "JWK Set has {} private keys with kid `{kid}`",
+                many.len()
+            ))),
+        }
+    }
+
     fn from_jwk_object(jwk: &serde_json::Map<String, serde_json::Value>) -> Result<Self, Error> {
         let member = |name: &str| -> Result<Option<&str>, Error> {
             match jwk.get(name) {
