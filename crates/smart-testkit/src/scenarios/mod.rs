@@ -22,11 +22,13 @@
 //! | [`id_token`] | `id_token` verification against the sandbox |
 //! | [`introspection`] | introspection and revocation against the sandbox |
 //! | [`transport`] | the transport policy against hostile loopback servers |
+//! | [`load`] | the token lifecycle under load and faults, counted on hostile loopback servers |
 
 pub mod app_launch;
 pub mod backend;
 pub mod id_token;
 pub mod introspection;
+pub mod load;
 pub mod transport;
 
 use std::sync::Arc;
@@ -101,6 +103,13 @@ macro_rules! __scenario_list {
                 a_refused_connection_is_a_connect_transport_error,
                 a_token_source_uses_the_callers_client_and_backs_off_after_a_timeout,
             ];
+            load, load, [
+                many_callers_on_a_failing_endpoint_share_one_flight_and_its_error,
+                retry_after_2_means_no_request_for_2_seconds,
+                a_slow_renewal_in_the_skew_window_fails_no_caller,
+                expires_in_0_is_one_request_per_backoff_period,
+                a_timeout_under_many_callers_is_one_request_and_typed_for_all,
+            ];
         }
     };
 }
@@ -123,8 +132,8 @@ macro_rules! __scenario_tests {
 
 /// One `#[test]` per scenario for the driver `$driver` (a type implementing
 /// [`Driver`](crate::driver::Driver)), in modules `sandbox_backend`, `sandbox_app_launch`,
-/// `sandbox_id_token`, `sandbox_introspection` and `transport`. Invoke it once, at the top
-/// level of a test crate.
+/// `sandbox_id_token`, `sandbox_introspection`, `transport` and `load`. Invoke it
+/// once, at the top level of a test crate.
 #[macro_export]
 macro_rules! scenarios {
     ($driver:ty) => {
@@ -255,6 +264,7 @@ mod tests {
             ("id_token", include_str!("id_token.rs")),
             ("introspection", include_str!("introspection.rs")),
             ("transport", include_str!("transport.rs")),
+            ("load", include_str!("load.rs")),
         ];
         let mut total = 0;
         for (module, source) in sources {
