@@ -22,10 +22,12 @@
 //! | [`id_token`] | `id_token` verification against the sandbox |
 //! | [`introspection`] | introspection and revocation against the sandbox |
 //! | [`transport`] | the transport policy against hostile loopback servers |
+//! | [`canary`] | no sent secret in any error, against reflecting hostile servers |
 //! | [`load`] | the token lifecycle under load and faults, counted on hostile loopback servers |
 
 pub mod app_launch;
 pub mod backend;
+pub mod canary;
 pub mod id_token;
 pub mod introspection;
 pub mod load;
@@ -103,6 +105,12 @@ macro_rules! __scenario_list {
                 a_refused_connection_is_a_connect_transport_error,
                 a_token_source_uses_the_callers_client_and_backs_off_after_a_timeout,
             ];
+            canary, canary, [
+                canary_backend_services_token,
+                canary_code_exchange,
+                canary_refresh,
+                canary_introspection_and_revocation,
+            ];
             load, load, [
                 many_callers_on_a_failing_endpoint_share_one_flight_and_its_error,
                 retry_after_2_means_no_request_for_2_seconds,
@@ -132,7 +140,7 @@ macro_rules! __scenario_tests {
 
 /// One `#[test]` per scenario for the driver `$driver` (a type implementing
 /// [`Driver`](crate::driver::Driver)), in modules `sandbox_backend`, `sandbox_app_launch`,
-/// `sandbox_id_token`, `sandbox_introspection`, `transport` and `load`. Invoke it
+/// `sandbox_id_token`, `sandbox_introspection`, `transport`, `canary` and `load`. Invoke it
 /// once, at the top level of a test crate.
 #[macro_export]
 macro_rules! scenarios {
@@ -265,6 +273,7 @@ mod tests {
             ("introspection", include_str!("introspection.rs")),
             ("transport", include_str!("transport.rs")),
             ("load", include_str!("load.rs")),
+            ("canary", include_str!("canary.rs")),
         ];
         let mut total = 0;
         for (module, source) in sources {
