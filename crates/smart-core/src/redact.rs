@@ -137,7 +137,8 @@ impl SentSecrets {
 
     /// `error` with [`scrub`](Self::scrub) applied to every text that can come from a server:
     /// an OAuth error's `error`, `error_description` and `error_uri` (token endpoint or
-    /// redirect), a redirect's `Location`, a transport error's message.
+    /// redirect), a redirect's `Location`, a transport error's message, the `token_type` of
+    /// a token response refused for it.
     pub fn scrub_error(&self, error: Error) -> Error {
         if self.forms.is_empty() {
             return error;
@@ -170,6 +171,9 @@ impl SentSecrets {
             Error::Http { url, status } => Error::Http {
                 url: self.scrub(&url),
                 status,
+            },
+            Error::UnsupportedTokenType { token_type } => Error::UnsupportedTokenType {
+                token_type: self.scrub(&token_type),
             },
             other => other,
         }
@@ -253,6 +257,24 @@ mod tests {
             location: Some("https://y/?c=the-code-123456".into()),
         });
         assert!(!e.to_string().contains("the-code"), "{e}");
+    }
+
+    /// Regression: a 200 whose `token_type` reflects the request (a hostile server) was
+    /// refused as `UnsupportedTokenType` with the reflected secrets in it.
+    #[test]
+    fn scrub_error_covers_a_reflected_token_type() {
+        let mut s = SentSecrets::new();
+        s.add("rt/refresh+token 42");
+        let e = s.scrub_error(Error::UnsupportedTokenType {
+            token_type: "grant refresh_token=rt%2Frefresh%2Btoken%2042 (rt/refresh+token 42)"
+                .into(),
+        });
+        assert_eq!(
+            e,
+            Error::UnsupportedTokenType {
+                token_type: "grant refresh_token=[redacted] ([redacted])".into()
+            }
+        );
     }
 
     #[test]

@@ -1,6 +1,11 @@
-//! Cost of `BackendServicesAuth::authorization().await` on a warm cache (async lock, cached
-//! token, build the `Bearer` header; no I/O), alone and with 8 tasks calling it at once. The
-//! cache is warmed against a loopback token server, so no sandbox is needed.
+//! Cost of `BackendServicesAuth::authorization().await` on a warm cache (the lock-free read
+//! of the published token, the freshness check against the clock, a clone of the shared
+//! header; no lock, no I/O), in one task and with 2 tasks of a 2-worker runtime calling it at
+//! once. The cache is warmed against a loopback token server, so no sandbox is needed. (The
+//! parts of the path are measured alone in smart-ureq's bench of the same name.)
+//!
+//! Targets (issue "Token lifecycle under load and faults"): ≤ 100 ns per call in one task;
+//! with 2 tasks, per call no slower than twice the one-task figure.
 //!
 //! `cargo bench -p smart-reqwest --bench authorization -- --warm-up-time 1 --measurement-time 3`
 // `criterion_group!` generates an undocumented `pub fn benches`.
@@ -19,7 +24,9 @@ use smart_core::jwk::SigningKey;
 use smart_reqwest::BackendServicesAuth;
 use smart_testkit::hostile::{HostileServer, Response};
 
-const TASKS: usize = 8;
+/// Tasks calling at once in the contended case (one per worker of the 2-worker runtime: the
+/// machine has 2 cores).
+const TASKS: usize = 2;
 
 /// A loopback token endpoint answering every request with a one-hour token (it stops when
 /// dropped: keep it for the whole benchmark).
@@ -31,6 +38,7 @@ fn token_server() -> HostileServer {
 
 fn authorization(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(TASKS)
         .enable_all()
         .build()
         .expect("runtime");
@@ -47,9 +55,9 @@ fn authorization(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { black_box(auth.authorization().await.expect("cached")) });
     });
-    // Wall time for 8 tasks to make `iters` calls each at once (per iteration: one call in
-    // every task, contending for the async lock).
-    c.bench_function("reqwest_authorization_warm_8_tasks", |b| {
+    // Wall time for 2 tasks, released together, to make `iters` calls each: the time per call
+    // in each task when both call at once.
+    c.bench_function("reqwest_authorization_warm_2_tasks", |b| {
         b.to_async(&rt).iter_custom(|iters| {
             let auth = auth.clone();
             async move {

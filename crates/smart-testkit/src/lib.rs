@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod canary;
 pub mod driver;
 pub mod hostile;
 mod listener;

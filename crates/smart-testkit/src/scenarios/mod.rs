@@ -25,12 +25,16 @@
 //! | [`observability`] | what the `tracing` feature logs |
 //! | [`resource`] | FHIR requests through the drivers' middleware |
 //! | [`faults`] | real servers' faults through a driver end to end |
+//! | [`canary`] | no sent secret in any error, against reflecting hostile servers |
+//! | [`load`] | the token lifecycle under load and faults, counted on hostile loopback servers |
 
 pub mod app_launch;
 pub mod backend;
+pub mod canary;
 pub mod faults;
 pub mod id_token;
 pub mod introspection;
+pub mod load;
 pub mod observability;
 pub mod resource;
 pub mod transport;
@@ -121,6 +125,19 @@ macro_rules! __scenario_list {
                 middleware_never_sends_again_after_403_or_insufficient_scope,
                 middleware_token_does_not_follow_a_redirect_to_another_origin,
             ];
+            canary, canary, [
+                canary_backend_services_token,
+                canary_code_exchange,
+                canary_refresh,
+                canary_introspection_and_revocation,
+            ];
+            load, load, [
+                many_callers_on_a_failing_endpoint_share_one_flight_and_its_error,
+                retry_after_2_means_no_request_for_2_seconds,
+                a_slow_renewal_in_the_skew_window_fails_no_caller,
+                expires_in_0_is_one_request_per_backoff_period,
+                a_timeout_under_many_callers_is_one_request_and_typed_for_all,
+            ];
         }
     };
 }
@@ -143,8 +160,8 @@ macro_rules! __scenario_tests {
 
 /// One `#[test]` per scenario for the driver `$driver` (a type implementing
 /// [`Driver`](crate::driver::Driver)), in modules `sandbox_backend`, `sandbox_app_launch`,
-/// `sandbox_id_token`, `sandbox_introspection` and `transport`. Invoke it once, at the top
-/// level of a test crate.
+/// `sandbox_id_token`, `sandbox_introspection`, `transport`, `canary` and `load`. Invoke it
+/// once, at the top level of a test crate.
 #[macro_export]
 macro_rules! scenarios {
     ($driver:ty) => {
@@ -278,6 +295,8 @@ mod tests {
             ("observability", include_str!("observability.rs")),
             ("resource", include_str!("resource.rs")),
             ("faults", include_str!("faults.rs")),
+            ("load", include_str!("load.rs")),
+            ("canary", include_str!("canary.rs")),
         ];
         let mut total = 0;
         for (module, source) in sources {
