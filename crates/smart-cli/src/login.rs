@@ -43,7 +43,7 @@ pub(crate) fn client_auth(args: &ClientArgs<'_>) -> Result<ClientAuth, Box<dyn s
         }
         (None, Some(path)) => ClientAuth::ConfidentialAsymmetric {
             client_id,
-            signer: Arc::new(load_key(path, args.kid)?),
+            signer: smart_core::assertion::AssertionKey::Local(Arc::new(load_key(path, args.kid)?)),
             assertion_lifetime_secs: smart_core::assertion::MAX_ASSERTION_LIFETIME_SECS,
             jku: None,
         },

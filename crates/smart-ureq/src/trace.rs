@@ -1,6 +1,8 @@
 //! `tracing` spans for the driver loop (feature `tracing`): one `smart.flow` span per driven
 //! flow, one `smart.request` span per request with its purpose, endpoint (no query),
-//! `client_id`, `scope`, attempt, HTTP status and duration. Nothing secret is recorded:
+//! `client_id`, `scope`, attempt, HTTP status and duration; one `smart.sign` span per remote
+//! signature with its `alg`, `kid`, purpose, `client_id`, outcome and duration. Nothing
+//! secret is recorded:
 //! request bodies, headers and tokens never are, and errors are already scrubbed of the
 //! values a request sent. Without the feature everything here compiles to nothing.
 
@@ -10,8 +12,47 @@ use smart_core::Error;
 mod on {
     use std::time::Instant;
 
-    use smart_core::{Error, HttpRequest};
+    use smart_core::{Error, HttpRequest, SignRequest};
     use tracing::field::Empty;
+
+    /// The span of one remote signature.
+    pub(crate) struct SignSpan {
+        span: tracing::Span,
+        started: Instant,
+    }
+
+    impl SignSpan {
+        pub(crate) fn new(r: &SignRequest) -> Self {
+            let span = tracing::info_span!(
+                "smart.sign",
+                alg = r.algorithm().as_str(),
+                kid = r.key_id(),
+                purpose = r.purpose().as_str(),
+                client_id = r.client_id(),
+                outcome = Empty,
+                duration_ms = Empty,
+            );
+            Self {
+                span,
+                started: Instant::now(),
+            }
+        }
+
+        pub(crate) fn done(&self, signature: &Result<Vec<u8>, Error>) {
+            let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.span.record("duration_ms", ms);
+            match signature {
+                Ok(_) => {
+                    self.span.record("outcome", "signed");
+                    tracing::debug!(parent: &self.span, "signature done");
+                }
+                Err(e) => {
+                    self.span.record("outcome", "error");
+                    tracing::debug!(parent: &self.span, error = %e, "signature failed");
+                }
+            }
+        }
+    }
 
     /// The span of one driven flow.
     pub(crate) struct FlowSpan(tracing::Span);
@@ -113,7 +154,16 @@ mod on {
 
 #[cfg(not(feature = "tracing"))]
 mod on {
-    use smart_core::{Error, HttpRequest};
+    use smart_core::{Error, HttpRequest, SignRequest};
+
+    pub(crate) struct SignSpan;
+
+    impl SignSpan {
+        pub(crate) fn new(_r: &SignRequest) -> Self {
+            Self
+        }
+        pub(crate) fn done(&self, _signature: &Result<Vec<u8>, Error>) {}
+    }
 
     pub(crate) struct FlowSpan;
 
@@ -137,7 +187,7 @@ mod on {
     }
 }
 
-pub(crate) use on::{FlowSpan, RequestSpan};
+pub(crate) use on::{FlowSpan, RequestSpan, SignSpan};
 
 #[cfg(all(test, feature = "tracing"))]
 mod tests {
