@@ -24,12 +24,14 @@
 //! | [`transport`] | the transport policy against hostile loopback servers |
 //! | [`observability`] | what the `tracing` feature logs |
 //! | [`resource`] | FHIR requests through the drivers' middleware |
+//! | [`remote_sign`] | a remote (KMS-style) signer against the sandbox |
 
 pub mod app_launch;
 pub mod backend;
 pub mod id_token;
 pub mod introspection;
 pub mod observability;
+pub mod remote_sign;
 pub mod resource;
 pub mod transport;
 
@@ -107,12 +109,19 @@ macro_rules! __scenario_list {
             ];
             observability, observability, [
                 tracing_output_carries_no_secret,
+                tracing_records_a_sign_span_without_the_assertion,
             ];
             resource, resource, [
                 middleware_replaces_a_revoked_token_and_sends_again_once,
                 middleware_sends_again_at_most_once,
                 middleware_never_sends_again_after_403_or_insufficient_scope,
                 middleware_token_does_not_follow_a_redirect_to_another_origin,
+            ];
+            sandbox_remote_sign, remote_sign, [
+                remote_signer_backend_services_token_and_fhir_read,
+                a_slow_remote_signer_does_not_hold_the_token_source_lock,
+                remote_signer_app_launch_exchange_refresh_introspect_revoke,
+                a_remote_signer_that_never_answers_times_out_at_its_deadline,
             ];
         }
     };
@@ -270,6 +279,7 @@ mod tests {
             ("transport", include_str!("transport.rs")),
             ("observability", include_str!("observability.rs")),
             ("resource", include_str!("resource.rs")),
+            ("remote_sign", include_str!("remote_sign.rs")),
         ];
         let mut total = 0;
         for (module, source) in sources {
