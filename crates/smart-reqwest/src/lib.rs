@@ -43,7 +43,7 @@
 //! on the calling task — never blocking the runtime, never holding the token source's lock,
 //! so other tasks keep using a still-valid token meanwhile — and stops waiting at
 //! [`SignRequest::sign_by`](smart_core::SignRequest::sign_by) (180 s with the default
-//! assertion lifetime) with an [`Error::Key`](smart_core::Error::Key). The
+//! assertion lifetime) with an [`Error::Key`]. The
 //! `remote_signer` example simulates a KMS with a task that owns the key.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

@@ -44,7 +44,7 @@
 //! completion **on the calling thread**, with a small built-in executor and without holding
 //! the token source's lock, so other threads keep using a still-valid token meanwhile. It
 //! stops waiting at [`SignRequest::sign_by`](smart_core::SignRequest::sign_by) (180 s with the
-//! default assertion lifetime) with an [`Error::Key`](smart_core::Error::Key). The future is
+//! default assertion lifetime) with an [`Error::Key`]. The future is
 //! polled outside any async runtime: a signer whose client needs one (a tokio-based SDK, for
 //! example) must bring its own — spawn the call on a runtime it owns and return a future that
 //! waits for the answer (a `tokio::sync::oneshot` receiver can be awaited anywhere).
