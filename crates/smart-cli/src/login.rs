@@ -61,7 +61,7 @@ fn client_auth(
             (
                 ClientAuth::ConfidentialAsymmetric {
                     client_id,
-                    signer: Arc::new(key),
+                    signer: smart_core::assertion::AssertionKey::Local(Arc::new(key)),
                     assertion_lifetime_secs: smart_core::assertion::MAX_ASSERTION_LIFETIME_SECS,
                     jku: None,
                 },

@@ -6,8 +6,26 @@
 //! and signs them through an [`AssertionSigner`] (our [`SigningKey`](crate::jwk::SigningKey), or
 //! a KMS/HSM plug-in); [`sign_compact`] signs caller-supplied header/payload bytes unchanged.
 //!
+//! # Local and remote signers
+//!
+//! A client holds its key as an [`AssertionKey`]:
+//!
+//! - [`AssertionKey::Local`]: an [`AssertionSigner`], called synchronously inside
+//!   [`poll`](crate::flow::Flow::poll) (an in-memory key signs in well under a millisecond).
+//! - [`AssertionKey::Remote`]: a [`RemoteSigner`] (a KMS, an HSM, a signing service) whose
+//!   [`sign`](RemoteSigner::sign) returns a future. The flow fixes the assertion's claims
+//!   (`jti`, `iat`, `exp`), hands the signing input to its driver as
+//!   [`Action::Sign`](crate::flow::Action::Sign), and assembles the JWS when the driver reports
+//!   the signature with [`handle_signature`](crate::flow::Flow::handle_signature). The driver
+//!   awaits the future with no lock held, so other callers of a shared token source are never
+//!   blocked by a slow signer.
+//!
 //! Nothing here reads a clock or the OS random generator: `now` is an argument and the `jti`
 //! comes from the injected [`Entropy`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use crate::entropy::{Entropy, random_base64url};
 use crate::error::{Error, KeyError};
@@ -129,6 +147,127 @@ impl<S: AssertionSigner + ?Sized> AssertionSigner for std::sync::Arc<S> {
     }
 }
 
+/// The future a [`RemoteSigner`] returns: the raw JWS signature, or why there is none.
+///
+/// Boxed, `Send` and `'static` so that any driver can hold it across `.await` points or move
+/// it to another thread; `smart-core` itself never polls it (it has no runtime).
+pub type SignFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, Error>> + Send + 'static>>;
+
+/// A signer that answers asynchronously: a cloud KMS, an HSM behind a network hop, a signing
+/// service (IG "Client Authentication: Asymmetric"; RFC 7523 §3).
+///
+/// Flows never call it: they emit [`Action::Sign`](crate::flow::Action::Sign) with a
+/// [`SignRequest`](crate::sign::SignRequest), and the driver awaits [`sign`](Self::sign) with
+/// no lock held. The output is what [`AssertionSigner::sign`] returns and is checked the same
+/// way: for `ES384` exactly 96 bytes `R||S` with both halves in `1..n` (the JOSE form, RFC 7518
+/// §3.4, **not** DER); for `RS384` the RSASSA-PKCS1-v1_5 SHA-384 signature, as long as the
+/// modulus (256..=1024 bytes for the accepted 2048..=8192-bit keys, RFC 7518 §3.3). Anything
+/// else becomes [`Error::Key`] in the flow, never a panic.
+///
+/// Implementations must be `Debug` **without** printing key material or credentials.
+///
+/// ```
+/// use std::sync::Arc;
+/// use smart_core::assertion::{AssertionSigner, JwsAlgorithm, RemoteSigner, SignFuture};
+/// use smart_core::entropy::SystemEntropy;
+/// use smart_core::jwk::SigningKey;
+///
+/// /// A stand-in for a KMS client: the key lives elsewhere; here, in a shared `SigningKey`.
+/// #[derive(Debug)]
+/// struct Kms(Arc<SigningKey>);
+///
+/// impl RemoteSigner for Kms {
+///     fn algorithm(&self) -> JwsAlgorithm { self.0.algorithm() }
+///     fn key_id(&self) -> &str { self.0.key_id() }
+///     fn sign(&self, signing_input: Vec<u8>) -> SignFuture {
+///         let key = self.0.clone();
+///         // A real client would send `signing_input` (or its SHA-384 digest) over the network.
+///         Box::pin(async move { key.sign(&signing_input, &SystemEntropy) })
+///     }
+/// }
+/// ```
+pub trait RemoteSigner: Send + Sync + std::fmt::Debug {
+    /// The JWS `alg` this signer produces.
+    fn algorithm(&self) -> JwsAlgorithm;
+
+    /// The `kid` placed in the JWS header; it must name this key in the JWKS registered with
+    /// the server (RFC 7515 §4.1.4). Must not be empty.
+    fn key_id(&self) -> &str;
+
+    /// Sign `signing_input` (the ASCII bytes `BASE64URL(header) "." BASE64URL(payload)`; it
+    /// holds no secret). The future resolves to the raw signature bytes described on the
+    /// trait.
+    ///
+    /// A signer that needs a particular async runtime (e.g. a tokio-based SDK client used from
+    /// the blocking `smart-ureq` driver) must arrange that itself, e.g. by spawning the call on
+    /// its own runtime and returning a future that awaits the result over a channel.
+    ///
+    /// # Errors
+    /// The future resolves to [`Error::Key`] (or any other [`Error`]) when the signer cannot
+    /// sign; the flow's attempt then ends with that error.
+    fn sign(&self, signing_input: Vec<u8>) -> SignFuture;
+}
+
+/// The key a `private_key_jwt` client signs its assertions with: in memory (signed inside
+/// `poll`), or behind a [`RemoteSigner`] (signed by the driver; see the
+/// [module docs](self#local-and-remote-signers)).
+///
+/// `Debug` shows the kind, `alg` and `kid` only.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum AssertionKey {
+    /// A synchronous signer, e.g. a [`SigningKey`](crate::jwk::SigningKey).
+    Local(Arc<dyn AssertionSigner>),
+    /// An asynchronous signer (KMS, HSM): flows emit
+    /// [`Action::Sign`](crate::flow::Action::Sign) for it.
+    Remote(Arc<dyn RemoteSigner>),
+}
+
+impl AssertionKey {
+    /// The JWS `alg` of the signer.
+    pub fn algorithm(&self) -> JwsAlgorithm {
+        match self {
+            Self::Local(s) => s.algorithm(),
+            Self::Remote(s) => s.algorithm(),
+        }
+    }
+
+    /// The `kid` of the signer.
+    pub fn key_id(&self) -> &str {
+        match self {
+            Self::Local(s) => s.key_id(),
+            Self::Remote(s) => s.key_id(),
+        }
+    }
+
+    /// Whether the signer is a [`RemoteSigner`].
+    pub fn is_remote(&self) -> bool {
+        matches!(self, Self::Remote(_))
+    }
+}
+
+impl std::fmt::Debug for AssertionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = if self.is_remote() { "Remote" } else { "Local" };
+        f.debug_struct(name)
+            .field("alg", &self.algorithm().as_str())
+            .field("kid", &self.key_id())
+            .finish()
+    }
+}
+
+impl From<Arc<dyn AssertionSigner>> for AssertionKey {
+    fn from(signer: Arc<dyn AssertionSigner>) -> Self {
+        Self::Local(signer)
+    }
+}
+
+impl From<Arc<dyn RemoteSigner>> for AssertionKey {
+    fn from(signer: Arc<dyn RemoteSigner>) -> Self {
+        Self::Remote(signer)
+    }
+}
+
 /// What goes into one client assertion besides the key (RFC 7523 §3; IG "Client
 /// Authentication: Asymmetric").
 ///
@@ -215,65 +354,180 @@ pub fn client_assertion(
     now: UnixTime,
     entropy: &dyn Entropy,
 ) -> Result<ClientAssertion, Error> {
-    if claims.lifetime_secs == 0 || claims.lifetime_secs > MAX_ASSERTION_LIFETIME_SECS {
-        return Err(Error::Config(format!(
-            "client assertion lifetime must be 1..={MAX_ASSERTION_LIFETIME_SECS} seconds \
-             (SMART: exp no more than five minutes ahead), got {}",
-            claims.lifetime_secs
-        )));
-    }
-    if claims.client_id.is_empty() {
-        return Err(Error::Config(
-            "client assertion needs a non-empty client_id".into(),
-        ));
-    }
-    match url::Url::parse(claims.audience) {
-        Ok(u) if !u.cannot_be_a_base() => {}
-        _ => {
+    let unsigned =
+        UnsignedAssertion::new(signer.algorithm(), signer.key_id(), claims, now, entropy)?;
+    let signature = signer.sign(unsigned.signing_input().as_bytes(), entropy)?;
+    unsigned.complete(&signature)
+}
+
+/// A client assertion whose header and claims are fixed (`jti`, `iat` and `exp` included),
+/// waiting for its signature: what a flow keeps while a [`RemoteSigner`] signs.
+#[derive(Clone, Debug)]
+pub(crate) struct UnsignedAssertion {
+    alg: JwsAlgorithm,
+    /// `BASE64URL(header) "." BASE64URL(payload)`.
+    signing_input: String,
+    /// When the claims were fixed.
+    made_at: UnixTime,
+    /// The `exp` claim.
+    expires_at: UnixTime,
+}
+
+impl UnsignedAssertion {
+    /// Validate `claims`, draw the `jti` and fix header and claims as [`client_assertion`]
+    /// describes.
+    pub(crate) fn new(
+        alg: JwsAlgorithm,
+        kid: &str,
+        claims: &AssertionClaims<'_>,
+        now: UnixTime,
+        entropy: &dyn Entropy,
+    ) -> Result<Self, Error> {
+        if claims.lifetime_secs == 0 || claims.lifetime_secs > MAX_ASSERTION_LIFETIME_SECS {
             return Err(Error::Config(format!(
-                "client assertion `aud` must be the absolute token endpoint URL, got `{}`",
-                claims.audience
+                "client assertion lifetime must be 1..={MAX_ASSERTION_LIFETIME_SECS} seconds \
+                 (SMART: exp no more than five minutes ahead), got {}",
+                claims.lifetime_secs
             )));
         }
+        if claims.client_id.is_empty() {
+            return Err(Error::Config(
+                "client assertion needs a non-empty client_id".into(),
+            ));
+        }
+        match url::Url::parse(claims.audience) {
+            Ok(u) if !u.cannot_be_a_base() => {}
+            _ => {
+                return Err(Error::Config(format!(
+                    "client assertion `aud` must be the absolute token endpoint URL, got `{}`",
+                    claims.audience
+                )));
+            }
+        }
+        if let Some(jku) = claims.jku {
+            let ok = url::Url::parse(jku).is_ok_and(|u| crate::http::is_secure_or_loopback(&u));
+            if !ok {
+                return Err(Error::Config(format!(
+                    "client assertion `jku` must be the registered https JWKS URL, got `{jku}`"
+                )));
+            }
+        }
+        if kid.is_empty() {
+            return Err(Error::Config("assertion signer has an empty `kid`".into()));
+        }
+        let jti = random_base64url(entropy, JTI_BYTES)?;
+        let header = Header {
+            alg: alg.as_str(),
+            kid,
+            typ: "JWT",
+            jku: claims.jku,
+        };
+        let expires_at = now.plus_secs(claims.lifetime_secs);
+        let body = Claims {
+            iss: claims.client_id,
+            sub: claims.client_id,
+            aud: claims.audience,
+            exp: expires_at.as_secs(),
+            // Backdated so that a server clock behind ours still sees `iat` in its past, while
+            // `exp − iat` stays within the 300 s limit.
+            iat: now
+                .minus_secs(
+                    ASSERTION_IAT_BACKDATE_SECS
+                        .min(MAX_ASSERTION_LIFETIME_SECS - claims.lifetime_secs),
+                )
+                .as_secs(),
+            jti: &jti,
+        };
+        let header_json = serde_json::to_vec(&header)
+            .map_err(|_| Error::Misuse("assertion header serialization failed"))?;
+        let payload_json = serde_json::to_vec(&body)
+            .map_err(|_| Error::Misuse("assertion claims serialization failed"))?;
+        Ok(Self {
+            alg,
+            signing_input: signing_input(&header_json, &payload_json),
+            made_at: now,
+            expires_at,
+        })
     }
-    if let Some(jku) = claims.jku {
-        let ok = url::Url::parse(jku).is_ok_and(|u| crate::http::is_secure_or_loopback(&u));
-        if !ok {
-            return Err(Error::Config(format!(
-                "client assertion `jku` must be the registered https JWKS URL, got `{jku}`"
-            )));
+
+    pub(crate) fn alg(&self) -> JwsAlgorithm {
+        self.alg
+    }
+
+    pub(crate) fn signing_input(&self) -> &str {
+        &self.signing_input
+    }
+
+    /// When the claims were fixed.
+    pub(crate) fn made_at(&self) -> UnixTime {
+        self.made_at
+    }
+
+    /// The `exp` claim.
+    pub(crate) fn expires_at(&self) -> UnixTime {
+        self.expires_at
+    }
+
+    /// The assertion signed with `signature`, after [`check_signature`].
+    pub(crate) fn complete(self, signature: &[u8]) -> Result<ClientAssertion, Error> {
+        check_signature(self.alg, signature)?;
+        let mut jws = self.signing_input;
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut jws);
+        Ok(ClientAssertion::new(jws))
+    }
+}
+
+/// `BASE64URL(header_json) "." BASE64URL(payload_json)` (RFC 7515 §7.1).
+fn signing_input(header_json: &[u8], payload_json: &[u8]) -> String {
+    let mut jws = String::with_capacity((header_json.len() + payload_json.len()) * 4 / 3 + 360);
+    URL_SAFE_NO_PAD.encode_string(header_json, &mut jws);
+    jws.push('.');
+    URL_SAFE_NO_PAD.encode_string(payload_json, &mut jws);
+    jws
+}
+
+/// Whether `signature` has the shape of a raw JWS signature for `alg`: `ES384`, 96 bytes
+/// `R||S` with `R` and `S` in `1..n` (RFC 7518 §3.4; a DER signature is refused); `RS384`,
+/// 256..=1024 bytes (a 2048..=8192-bit modulus, RFC 7518 §3.3), not all zero.
+///
+/// # Errors
+/// [`Error::Key`] naming what is wrong (never the signature bytes).
+pub(crate) fn check_signature(alg: JwsAlgorithm, signature: &[u8]) -> Result<(), Error> {
+    let err = |m: String| Err(KeyError::new(m).into());
+    if signature.is_empty() {
+        return err("signer returned an empty signature".into());
+    }
+    match alg {
+        JwsAlgorithm::Es384 if signature.len() != 96 => err(format!(
+            "ES384 signer returned a {}-byte signature; JWS needs the raw 96-byte R||S form, \
+             not DER (RFC 7518 §3.4)",
+            signature.len()
+        )),
+        JwsAlgorithm::Es384 => match p384::ecdsa::Signature::from_slice(signature) {
+            Ok(_) => Ok(()),
+            Err(_) => err(
+                "ES384 signer returned 96 bytes that are not an R||S pair with R and S in 1..n"
+                    .into(),
+            ),
+        },
+        JwsAlgorithm::Rs384 => {
+            let bytes = crate::jwk::MIN_RSA_BITS / 8..=crate::jwk::MAX_RSA_BITS / 8;
+            if !bytes.contains(&signature.len()) {
+                return err(format!(
+                    "RS384 signer returned a {}-byte signature; an RSASSA-PKCS1-v1_5 signature \
+                     is as long as the modulus, {}..={} bytes (RFC 7518 §3.3)",
+                    signature.len(),
+                    bytes.start(),
+                    bytes.end()
+                ));
+            }
+            if signature.iter().all(|&b| b == 0) {
+                return err("RS384 signer returned an all-zero signature".into());
+            }
+            Ok(())
         }
     }
-    let kid = signer.key_id();
-    if kid.is_empty() {
-        return Err(Error::Config("assertion signer has an empty `kid`".into()));
-    }
-    let jti = random_base64url(entropy, JTI_BYTES)?;
-    let header = Header {
-        alg: signer.algorithm().as_str(),
-        kid,
-        typ: "JWT",
-        jku: claims.jku,
-    };
-    let body = Claims {
-        iss: claims.client_id,
-        sub: claims.client_id,
-        aud: claims.audience,
-        exp: now.plus_secs(claims.lifetime_secs).as_secs(),
-        // Backdated so that a server clock behind ours still sees `iat` in its past, while
-        // `exp − iat` stays within the 300 s limit.
-        iat: now
-            .minus_secs(
-                ASSERTION_IAT_BACKDATE_SECS.min(MAX_ASSERTION_LIFETIME_SECS - claims.lifetime_secs),
-            )
-            .as_secs(),
-        jti: &jti,
-    };
-    let header_json = serde_json::to_vec(&header)
-        .map_err(|_| Error::Misuse("assertion header serialization failed"))?;
-    let payload_json = serde_json::to_vec(&body)
-        .map_err(|_| Error::Misuse("assertion claims serialization failed"))?;
-    sign_compact(signer, &header_json, &payload_json, entropy).map(ClientAssertion::new)
 }
 
 /// Low level: the compact JWS `BASE64URL(header_json) "." BASE64URL(payload_json) "."
@@ -284,34 +538,19 @@ pub fn client_assertion(
 /// The result is not wrapped in [`ClientAssertion`]: use [`client_assertion`] for real requests.
 ///
 /// # Errors
-/// Whatever the signer returns, and [`Error::Key`] if an `ES384` signer returns anything but
-/// 96 bytes (e.g. a DER-encoded signature; RFC 7518 §3.4) or any signer returns an empty
-/// signature.
+/// Whatever the signer returns, and [`Error::Key`] when the signature does not have the shape
+/// its algorithm requires: an `ES384` signature that is not 96 bytes `R||S` with both halves
+/// in `1..n` (e.g. a DER-encoded one; RFC 7518 §3.4), an `RS384` signature that is not
+/// 256..=1024 bytes long or is all zero, or an empty one.
 pub fn sign_compact(
     signer: &dyn AssertionSigner,
     header_json: &[u8],
     payload_json: &[u8],
     entropy: &dyn Entropy,
 ) -> Result<String, Error> {
-    let mut jws = String::with_capacity((header_json.len() + payload_json.len()) * 4 / 3 + 360);
-    URL_SAFE_NO_PAD.encode_string(header_json, &mut jws);
-    jws.push('.');
-    URL_SAFE_NO_PAD.encode_string(payload_json, &mut jws);
+    let mut jws = signing_input(header_json, payload_json);
     let signature = signer.sign(jws.as_bytes(), entropy)?;
-    match signer.algorithm() {
-        JwsAlgorithm::Es384 if signature.len() != 96 => {
-            return Err(KeyError::new(format!(
-                "ES384 signer returned a {}-byte signature; JWS needs the raw 96-byte R||S form, \
-                 not DER (RFC 7518 §3.4)",
-                signature.len()
-            ))
-            .into());
-        }
-        _ if signature.is_empty() => {
-            return Err(KeyError::new("signer returned an empty signature").into());
-        }
-        _ => {}
-    }
+    check_signature(signer.algorithm(), &signature)?;
     jws.push('.');
     URL_SAFE_NO_PAD.encode_string(&signature, &mut jws);
     Ok(jws)

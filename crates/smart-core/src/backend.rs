@@ -23,7 +23,8 @@ use std::sync::Arc;
 use url::Url;
 
 use crate::assertion::{
-    AssertionSigner, DEFAULT_ASSERTION_LIFETIME_SECS, MAX_ASSERTION_LIFETIME_SECS,
+    AssertionKey, AssertionSigner, DEFAULT_ASSERTION_LIFETIME_SECS, MAX_ASSERTION_LIFETIME_SECS,
+    RemoteSigner,
 };
 use crate::client_auth::ClientAuth;
 use crate::discovery::{Discovered, Discovery, SmartConfiguration};
@@ -31,9 +32,10 @@ use crate::entropy::Entropy;
 use crate::error::{Error, TransportError};
 use crate::flow::{Action, Flow};
 use crate::http::{HttpRequest, HttpResponse, check_url_security};
-use crate::request::{Outgoing, authenticated_post};
+use crate::request::authenticated_post;
 use crate::retry::RetryPolicy;
 use crate::secret::AuthorizationHeader;
+use crate::sign::Prepared;
 use crate::source::{CachedToken, Engine, Fetcher, TokenSource};
 use crate::store::{LeaseConfig, StoreEvent, StoreResult, StoredToken};
 use crate::time::UnixTime;
@@ -64,8 +66,10 @@ pub struct BackendServicesConfig {
     pub client_id: ClientId,
     /// Space-delimited scopes to request, typically `system/*.rs` patterns (BES-04).
     pub scope: String,
-    /// Signs the `client_assertion` (ES384 or RS384; `kid` comes from the signer).
-    pub signer: Arc<dyn AssertionSigner>,
+    /// Signs the `client_assertion` (ES384 or RS384; `kid` comes from the signer): a local
+    /// signer, or a [`RemoteSigner`] (KMS, HSM) that the token source asks its driver to
+    /// await ([`Action::Sign`]) with no lock held.
+    pub signer: AssertionKey,
     /// Skip discovery and use this configuration (the seed's `smartConfig`).
     pub smart_configuration: Option<SmartConfiguration>,
     /// Renew a cached token this many **seconds** before its expiry (default 30).
@@ -93,10 +97,29 @@ impl BackendServicesConfig {
         scope: impl Into<String>,
         signer: Arc<dyn AssertionSigner>,
     ) -> Self {
+        Self::with_key(client_id, scope.into(), AssertionKey::Local(signer))
+    }
+
+    /// As [`new`](Self::new), with the key behind a [`RemoteSigner`] (a KMS or HSM; RFC 7523
+    /// §3, IG "Client Authentication: Asymmetric"): each token request's assertion has its
+    /// claims fixed in [`poll`](Flow::poll), which then returns [`Action::Sign`]; the driver
+    /// awaits the signature without holding the token source's lock and reports it with
+    /// [`handle_signature`](Flow::handle_signature), and the next poll sends the request. A
+    /// signature arriving more than `lifetime − min(60 s, lifetime/2)` after the claims were
+    /// fixed is discarded and the assertion made again (see [`crate::sign`]).
+    pub fn new_with_remote_signer(
+        client_id: ClientId,
+        scope: impl Into<String>,
+        signer: Arc<dyn RemoteSigner>,
+    ) -> Self {
+        Self::with_key(client_id, scope.into(), AssertionKey::Remote(signer))
+    }
+
+    fn with_key(client_id: ClientId, scope: String, signer: AssertionKey) -> Self {
         Self {
             fhir_base: None,
             client_id,
-            scope: scope.into(),
+            scope,
             signer,
             smart_configuration: None,
             clock_skew_secs: DEFAULT_CLOCK_SKEW_SECS,
@@ -224,7 +247,9 @@ impl Fetcher for ClientCredentials {
                 self.accept_discovery(discovered)?;
                 Ok(None)
             }
-            Ok(Action::Store(_) | Action::WaitUntil(_) | Action::WaitForFlight) => {
+            Ok(
+                Action::Sign(_) | Action::Store(_) | Action::WaitUntil(_) | Action::WaitForFlight,
+            ) => {
                 self.discovery = None;
                 Err(Error::Misuse(
                     "discovery asked for an action it never emits",
@@ -278,7 +303,7 @@ impl Fetcher for ClientCredentials {
         _current: Option<&TokenResponse>,
         now: UnixTime,
         entropy: &dyn Entropy,
-    ) -> Result<Outgoing, Error> {
+    ) -> Result<Prepared, Error> {
         let sc = self
             .smart_configuration
             .as_ref()
@@ -528,6 +553,14 @@ impl Flow for BackendServices {
 
     fn handle_store(&mut self, result: StoreResult, now: UnixTime) -> Result<(), Error> {
         self.engine.handle_store(result, now)
+    }
+
+    fn handle_signature(
+        &mut self,
+        signature: Result<Vec<u8>, Error>,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        self.engine.handle_signature(signature, now)
     }
 
     fn abort(&mut self) {

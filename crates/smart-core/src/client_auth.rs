@@ -8,12 +8,13 @@
 //! `Authorization` header).
 
 use crate::assertion::{
-    AssertionClaims, AssertionSigner, CLIENT_ASSERTION_TYPE, DEFAULT_ASSERTION_LIFETIME_SECS,
-    client_assertion,
+    AssertionClaims, AssertionKey, AssertionSigner, CLIENT_ASSERTION_TYPE,
+    DEFAULT_ASSERTION_LIFETIME_SECS, RemoteSigner, UnsignedAssertion, client_assertion,
 };
 use crate::entropy::Entropy;
 use crate::error::Error;
 use crate::redact::SentSecrets;
+use crate::secret::ClientAssertion;
 use crate::secret::ClientSecret;
 use crate::time::UnixTime;
 use crate::types::{ClientId, Endpoint};
@@ -123,8 +124,10 @@ pub enum ClientAuth {
     ConfidentialAsymmetric {
         /// The registered `client_id`: `iss` and `sub` of every assertion.
         client_id: ClientId,
-        /// Signs the assertions (a [`SigningKey`](crate::jwk::SigningKey) or a KMS/HSM plug-in).
-        signer: Arc<dyn AssertionSigner>,
+        /// Signs the assertions: a local signer (a [`SigningKey`](crate::jwk::SigningKey) or a
+        /// synchronous plug-in), or a [`RemoteSigner`] whose signature the flows ask their
+        /// driver for ([`Action::Sign`](crate::flow::Action::Sign)).
+        signer: AssertionKey,
         /// Assertion lifetime in seconds, 1..=300 (`exp = now + lifetime`, `iat` backdated as
         /// described under [`AssertionClaims`](crate::assertion::AssertionClaims#clock-skew));
         /// checked on each [`apply`](ClientAuth::apply).
@@ -156,14 +159,18 @@ impl std::fmt::Debug for ClientAuth {
                 signer,
                 assertion_lifetime_secs,
                 jku,
-            } => f
-                .debug_struct("ConfidentialAsymmetric")
-                .field("client_id", client_id)
-                .field("alg", &signer.algorithm().as_str())
-                .field("kid", &signer.key_id())
-                .field("assertion_lifetime_secs", assertion_lifetime_secs)
-                .field("jku", jku)
-                .finish(),
+            } => {
+                let mut d = f.debug_struct("ConfidentialAsymmetric");
+                d.field("client_id", client_id)
+                    .field("alg", &signer.algorithm().as_str())
+                    .field("kid", &signer.key_id());
+                if signer.is_remote() {
+                    d.field("remote_signer", &true);
+                }
+                d.field("assertion_lifetime_secs", assertion_lifetime_secs)
+                    .field("jku", jku)
+                    .finish()
+            }
         }
     }
 }
@@ -199,7 +206,24 @@ impl ClientAuth {
     pub fn asymmetric(client_id: impl Into<String>, signer: Arc<dyn AssertionSigner>) -> Self {
         Self::ConfidentialAsymmetric {
             client_id: ClientId::new(client_id),
-            signer,
+            signer: AssertionKey::Local(signer),
+            assertion_lifetime_secs: DEFAULT_ASSERTION_LIFETIME_SECS,
+            jku: None,
+        }
+    }
+
+    /// A confidential-asymmetric client whose key is behind a [`RemoteSigner`] (a KMS or
+    /// HSM), with lifetime [`DEFAULT_ASSERTION_LIFETIME_SECS`] (240 s) and no `jku`.
+    ///
+    /// The flows using it (code exchange, refresh, a session, introspection, revocation) fix
+    /// each assertion's claims, then emit [`Action::Sign`](crate::flow::Action::Sign) and wait
+    /// for [`handle_signature`](crate::flow::Flow::handle_signature) before sending; the
+    /// synchronous [`apply`](Self::apply) and the `*_request` builders refuse it
+    /// ([`Error::Config`]).
+    pub fn asymmetric_remote(client_id: impl Into<String>, signer: Arc<dyn RemoteSigner>) -> Self {
+        Self::ConfidentialAsymmetric {
+            client_id: ClientId::new(client_id),
+            signer: AssertionKey::Remote(signer),
             assertion_lifetime_secs: DEFAULT_ASSERTION_LIFETIME_SECS,
             jku: None,
         }
@@ -251,7 +275,9 @@ impl ClientAuth {
     /// # Errors
     /// For `ConfidentialAsymmetric`, whatever [`client_assertion`] returns:
     /// [`Error::Config`] (lifetime outside 1..=300 s, bad `jku`, empty `kid`),
-    /// [`Error::Entropy`], or the signer's [`Error::Key`]. The other methods cannot fail.
+    /// [`Error::Entropy`], or the signer's [`Error::Key`]; [`Error::Config`] for a
+    /// [`RemoteSigner`], which cannot sign synchronously (run a flow instead). The other
+    /// methods cannot fail.
     pub fn apply(
         &self,
         fields: &mut Vec<(String, String)>,
@@ -285,7 +311,33 @@ impl ClientAuth {
         entropy: &dyn Entropy,
         sent: &mut SentSecrets,
     ) -> Result<(), Error> {
+        if let Self::ConfidentialAsymmetric {
+            signer: AssertionKey::Remote(_),
+            ..
+        } = self
+        {
+            // Refused before anything changes: the request stays untouched.
+            return Err(remote_needs_a_flow());
+        }
+        self.apply_deferring(fields, headers, token_endpoint, now, entropy, sent)
+            .map(|_| ())
+    }
+
+    /// [`apply_recording`](Self::apply_recording), except that a [`RemoteSigner`] does not
+    /// fail: every other field is applied (the old credentials removed), and the assertion,
+    /// its claims fixed, is returned for the driver to sign; once signed,
+    /// [`push_assertion`] adds it.
+    pub(crate) fn apply_deferring(
+        &self,
+        fields: &mut Vec<(String, String)>,
+        headers: &mut Vec<(String, String)>,
+        token_endpoint: &Endpoint,
+        now: UnixTime,
+        entropy: &dyn Entropy,
+        sent: &mut SentSecrets,
+    ) -> Result<Option<Deferred>, Error> {
         // Mint first, so that a failure leaves the request untouched.
+        let mut deferred = None;
         let assertion = match self {
             Self::ConfidentialAsymmetric {
                 client_id,
@@ -299,7 +351,22 @@ impl ClientAuth {
                     lifetime_secs: *assertion_lifetime_secs,
                     jku: jku.as_deref(),
                 };
-                Some(client_assertion(signer.as_ref(), &claims, now, entropy)?)
+                match signer {
+                    AssertionKey::Local(signer) => {
+                        Some(client_assertion(signer.as_ref(), &claims, now, entropy)?)
+                    }
+                    AssertionKey::Remote(signer) => {
+                        let unsigned = UnsignedAssertion::new(
+                            signer.algorithm(),
+                            signer.key_id(),
+                            &claims,
+                            now,
+                            entropy,
+                        )?;
+                        deferred = Some((unsigned, signer.clone()));
+                        None
+                    }
+                }
             }
             _ => None,
         };
@@ -323,14 +390,35 @@ impl ClientAuth {
             }
             Self::ConfidentialAsymmetric { .. } => {
                 if let Some(jwt) = assertion {
-                    sent.add(jwt.secret());
-                    fields.push(("client_assertion_type".into(), CLIENT_ASSERTION_TYPE.into()));
-                    fields.push(("client_assertion".into(), jwt.into_secret()));
+                    push_assertion(fields, sent, jwt);
                 }
             }
         }
-        Ok(())
+        Ok(deferred)
     }
+}
+
+/// An assertion whose claims are fixed, and the remote signer that must sign it.
+pub(crate) type Deferred = (UnsignedAssertion, Arc<dyn RemoteSigner>);
+
+/// Why the synchronous builders refuse a remote signer.
+const REMOTE_NEEDS_A_FLOW: &str = "a remote signer signs asynchronously: run the flow (a \
+    driver's `run`, or `Action::Sign` by hand) instead of building the request synchronously";
+
+/// The error of a synchronous request builder given a remote signer.
+pub(crate) fn remote_needs_a_flow() -> Error {
+    Error::Config(REMOTE_NEEDS_A_FLOW.into())
+}
+
+/// Add a signed assertion to a request's form fields (RFC 7523 §2.2), recording it in `sent`.
+pub(crate) fn push_assertion(
+    fields: &mut Vec<(String, String)>,
+    sent: &mut SentSecrets,
+    jwt: ClientAssertion,
+) {
+    sent.add(jwt.secret());
+    fields.push(("client_assertion_type".into(), CLIENT_ASSERTION_TYPE.into()));
+    fields.push(("client_assertion".into(), jwt.into_secret()));
 }
 
 #[cfg(test)]

@@ -22,15 +22,16 @@
 //! - **Token sources** ([`BackendServices`], [`Session`]) answer [`Action::Ready`] with the
 //!   current token whenever a usable one is cached, and live on: the driver polls again each
 //!   time a token is needed. One token source may serve many callers at once. A caller whose
-//!   poll returns [`Action::Send`] or [`Action::Store`] *holds the flight* (the work of getting
-//!   a new token); every other caller gets `Ready` with the still-valid token, or
-//!   [`Action::WaitForFlight`] when there is none.
+//!   poll returns [`Action::Send`], [`Action::Sign`] or [`Action::Store`] *holds the flight*
+//!   (the work of getting a new token); every other caller gets `Ready` with the still-valid
+//!   token, or [`Action::WaitForFlight`] when there is none.
 //!
 //! # The actions
 //!
 //! | action | what the driver does | then it calls |
 //! |---|---|---|
 //! | [`Send(request)`](Action::Send) | sends `request` (never following a redirect, capping the body at [`MAX_RESPONSE_BYTES`](crate::http::MAX_RESPONSE_BYTES)) | [`handle_response`](Flow::handle_response) with whatever status came back, or [`handle_transport_error`](Flow::handle_transport_error) |
+//! | [`Sign(request)`](Action::Sign) | awaits [`request.sign()`](SignRequest::sign), the client's [`RemoteSigner`](crate::assertion::RemoteSigner) signing a client assertion (optionally giving up at [`sign_by`](SignRequest::sign_by)) | [`handle_signature`](Flow::handle_signature) with the signature or the signer's error ([`timeout_error`](SignRequest::timeout_error) when it gave up) |
 //! | [`Store(op)`](Action::Store) | performs `op` on its token store | [`handle_store`](Flow::handle_store) |
 //! | [`WaitUntil(t)`](Action::WaitUntil) | waits until `t` (a retry delay, a server's `Retry-After`, a lease poll) | [`poll`](Flow::poll) |
 //! | [`WaitForFlight`](Action::WaitForFlight) | waits until the caller holding the flight calls a `handle_*` method or [`abort`](Flow::abort) | [`poll`](Flow::poll) |
@@ -41,10 +42,12 @@
 //! 1. `poll`, `handle_*` and `abort` never block, never perform I/O and never read a clock;
 //!    `now` is the driver's current time. Several callers may share one flow behind a lock,
 //!    held only while calling these methods, **never across I/O or a wait**.
-//! 2. After `Send` or `Store`, the caller that received it must report exactly once: the
-//!    matching `handle_*` method, or `abort` when it gives up without a result (cancelled,
-//!    panicked). Until then every other poll of that flow returns `WaitForFlight` (or `Ready`
-//!    with a still-valid token, for a token source).
+//! 2. After `Send`, `Sign` or `Store`, the caller that received it must report exactly once:
+//!    the matching `handle_*` method, or `abort` when it gives up without a result
+//!    (cancelled, panicked). Until then every other poll of that flow returns
+//!    `WaitForFlight` (or `Ready` with a still-valid token, for a token source). A `Sign` is
+//!    awaited with the lock released, like a `Send`: a slow signer never blocks the other
+//!    callers.
 //! 3. A `handle_*` method returning `Ok(())` means: poll again. Returning `Err(e)` means the
 //!    attempt is over and `e` is its outcome: a one-shot flow is finished and every later
 //!    `poll` returns the same `e`; a token source answers every `poll` with the same `e`
@@ -52,9 +55,15 @@
 //!    unless a still-valid token is cached, which is returned instead.
 //! 4. `abort` forgets the step in flight without recording an error: the next `poll` repeats
 //!    it where that is safe (a discovery `GET`; a token request, with a freshly signed
-//!    `client_assertion`). Where repeating is unsafe — an authorization code, which is single
-//!    use — the flow finishes with [`Error::Misuse`] instead of resending.
-//! 5. Errors never contain a token, secret, key, code or `code_verifier`, even when a server
+//!    `client_assertion`; a signature, which sent nothing). Where repeating is unsafe — an
+//!    authorization code already sent, which is single use — the flow finishes with
+//!    [`Error::Misuse`] instead of resending.
+//! 5. A client assertion's claims (`jti`, `iat`, `exp`) are fixed when `Sign` is emitted. A
+//!    signature reported after [`SignRequest::sign_by`] is discarded and the next `poll`
+//!    makes a new assertion (once per attempt; a second late signature ends the attempt with
+//!    [`Error::Key`]); a signature of the wrong shape for its algorithm ends the attempt with
+//!    [`Error::Key`]. A stale or malformed assertion is never sent.
+//! 6. Errors never contain a token, secret, key, code or `code_verifier`, even when a server
 //!    echoes one back: a flow removes every value it sent from the server's text before it
 //!    returns an error (see [`SentSecrets`](crate::redact::SentSecrets)).
 //!
@@ -68,6 +77,7 @@
 //!             Ok(response) => flow.handle_response(response, now())?,
 //!             Err(transport) => flow.handle_transport_error(transport, now())?,
 //!         },
+//!         Action::Sign(request) => flow.handle_signature(block_on(request.sign()), now())?,
 //!         Action::Store(op) => flow.handle_store(store.perform(op), now())?,
 //!         Action::WaitUntil(t) => sleep_until(t),
 //!         Action::WaitForFlight => wait_for_the_flight_holder(),
@@ -80,6 +90,7 @@ use crate::store::{StoreOp, StoreResult};
 use crate::time::UnixTime;
 
 pub use crate::http::{HttpRequest, HttpResponse, Method};
+pub use crate::sign::SignRequest;
 
 /// What the driver must do next. See the [module docs](self) for who may see which action.
 #[must_use]
@@ -88,6 +99,10 @@ pub enum Action<T> {
     /// Send this request, then report with [`Flow::handle_response`] or
     /// [`Flow::handle_transport_error`].
     Send(HttpRequest),
+    /// Have a remote signer sign this client assertion (await [`SignRequest::sign`] with no
+    /// lock held), then report with [`Flow::handle_signature`]. Only flows whose client
+    /// authenticates with a [`RemoteSigner`](crate::assertion::RemoteSigner) emit it.
+    Sign(SignRequest),
     /// Perform this token-store operation, then report with [`Flow::handle_store`]. Only
     /// token sources configured with a store emit it.
     Store(StoreOp),
@@ -143,6 +158,26 @@ pub trait Flow {
         Err(Error::Misuse("this flow performs no store operations"))
     }
 
+    /// Feed the outcome of the signature last asked for with [`Action::Sign`]: the raw
+    /// signature bytes (`ES384`: 96 bytes `R||S`; `RS384`: as long as the modulus), or the
+    /// signer's error. `Ok(())` means poll again (which sends the signed request, or signs a
+    /// new assertion when this one came too late; rule 5 of the module docs). Flows whose
+    /// client signs locally never emit `Sign`; their implementation returns
+    /// [`Error::Misuse`].
+    ///
+    /// # Errors
+    /// The signer's error; [`Error::Key`] for a signature of the wrong shape, or a second
+    /// late one; [`Error::Misuse`] when no signature is pending. A token source answers as
+    /// after any failed attempt (rule 3): a still-valid token is still handed out.
+    fn handle_signature(
+        &mut self,
+        signature: Result<Vec<u8>, Error>,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        let _ = (signature, now);
+        Err(Error::Misuse("this flow requests no signatures"))
+    }
+
     /// The step in flight was abandoned without a result (the caller was cancelled or
     /// panicked). See rule 4 of the module docs.
     fn abort(&mut self);
@@ -170,6 +205,14 @@ impl<F: Flow + ?Sized> Flow for &mut F {
 
     fn handle_store(&mut self, result: StoreResult, now: UnixTime) -> Result<(), Error> {
         (**self).handle_store(result, now)
+    }
+
+    fn handle_signature(
+        &mut self,
+        signature: Result<Vec<u8>, Error>,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        (**self).handle_signature(signature, now)
     }
 
     fn abort(&mut self) {

@@ -57,6 +57,7 @@ use crate::oauth_error::parse_oauth_error;
 use crate::redact::SentSecrets;
 use crate::request::{Outgoing, authenticated_post};
 use crate::secret::AccessToken;
+use crate::sign::Prepared;
 use crate::single::SingleRequest;
 use crate::time::UnixTime;
 use crate::types::Endpoint;
@@ -116,8 +117,9 @@ pub enum IntrospectionAuth {
 /// # Errors
 /// [`Error::InsecureUrl`] when `endpoint` is not `https` (or loopback `http`, or any `http`
 /// with `allow_insecure_http`) or carries user info ([`check_url_security`]);
-/// [`Error::Config`] for an empty `token`; from [`ClientAuth::apply`]: [`Error::Config`],
-/// [`Error::Entropy`], [`Error::Key`].
+/// [`Error::Config`] for an empty `token`; from [`ClientAuth::apply`]: [`Error::Config`]
+/// (also for a client whose key is a [`RemoteSigner`](crate::assertion::RemoteSigner): use
+/// [`introspect`]), [`Error::Entropy`], [`Error::Key`].
 pub fn introspection_request(
     endpoint: impl Into<Endpoint>,
     token: &str,
@@ -135,8 +137,8 @@ pub fn introspection_request(
         allow_insecure_http,
         now,
         entropy,
-    )
-    .map(|o| o.request)
+    )?
+    .into_request()
 }
 
 fn introspection_outgoing(
@@ -147,7 +149,7 @@ fn introspection_outgoing(
     allow_insecure_http: bool,
     now: UnixTime,
     entropy: &dyn Entropy,
-) -> Result<Outgoing, Error> {
+) -> Result<Prepared, Error> {
     let fields = token_fields(token, token_type_hint)?;
     match auth {
         IntrospectionAuth::Client(client_auth) => authenticated_post(
@@ -181,7 +183,7 @@ fn introspection_outgoing(
             let mut sent = SentSecrets::new();
             sent.add(token);
             sent.add(bearer.secret());
-            Ok(Outgoing { request, sent })
+            Ok(Prepared::Ready(Outgoing { request, sent }))
         }
     }
 }
@@ -216,8 +218,8 @@ pub fn revocation_request(
         &["token"],
         now,
         entropy,
-    )
-    .map(|o| o.request)
+    )?
+    .into_request()
 }
 
 fn token_fields(

@@ -24,6 +24,7 @@
 //! | [`launch`] | EHR/standalone launch, authorize URL, callback, code exchange, refresh | IG "App Launch" |
 //! | [`session`] | a signed-in App Launch session with automatic refresh | IG "App Launch" §refresh |
 //! | [`assertion`], [`jwk`] | RFC 7523 `client_assertion` (ES384/RS384), keys, JWKS | IG "Client Authentication: Asymmetric" |
+//! | [`sign`] | signing by a remote (KMS/HSM) signer: `Action::Sign` and its deadline | IG "Client Authentication: Asymmetric" |
 //! | [`client_auth`] | public / HTTP Basic / `private_key_jwt` token-endpoint authentication | IG client types |
 //! | [`pkce`] | RFC 7636 S256 `code_verifier`/`code_challenge`, `state` | IG "App Launch" §PKCE |
 //! | [`token`] | token responses, OAuth errors, launch context (`patient`, `fhirContext`…) | IG "Scopes and Launch Context" |
@@ -108,6 +109,7 @@ pub mod retry;
 pub mod scope;
 pub mod secret;
 pub mod session;
+pub mod sign;
 pub mod single;
 pub mod source;
 pub mod store;
@@ -117,7 +119,7 @@ pub mod trace;
 pub mod types;
 
 pub use error::Error;
-pub use flow::{Action, Flow, HttpRequest, HttpResponse, Method};
+pub use flow::{Action, Flow, HttpRequest, HttpResponse, Method, SignRequest};
 pub use source::CachedToken;
 pub use time::UnixTime;
 pub use types::{ClientId, Endpoint, FhirBaseUrl, FhirUser};

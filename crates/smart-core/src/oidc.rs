@@ -79,7 +79,10 @@ impl Flow for VerifyIdToken {
                 State::Discovering(d) => match d.poll(now)? {
                     Action::Ready(discovered) => self.start_verifying(&discovered)?,
                     Action::Send(r) => return Ok(Action::Send(r)),
-                    Action::Store(_) | Action::WaitUntil(_) | Action::WaitForFlight => {
+                    Action::Sign(_)
+                    | Action::Store(_)
+                    | Action::WaitUntil(_)
+                    | Action::WaitForFlight => {
                         return Err(Error::Misuse("discovery emitted an unexpected action"));
                     }
                 },

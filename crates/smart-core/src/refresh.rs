@@ -8,8 +8,9 @@ use crate::client_auth::ClientAuth;
 use crate::entropy::Entropy;
 use crate::error::Error;
 use crate::http::HttpRequest;
-use crate::request::{Outgoing, authenticated_post};
+use crate::request::authenticated_post;
 use crate::secret::RefreshToken;
+use crate::sign::Prepared;
 use crate::single::SingleRequest;
 use crate::time::UnixTime;
 use crate::token::{TokenResponse, parse_token_response};
@@ -26,7 +27,7 @@ pub(crate) fn refresh_outgoing(
     allow_insecure_http: bool,
     now: UnixTime,
     entropy: &dyn Entropy,
-) -> Result<Outgoing, Error> {
+) -> Result<Prepared, Error> {
     let mut fields = vec![
         ("grant_type".to_owned(), GRANT_TYPE_REFRESH_TOKEN.to_owned()),
         (
@@ -64,7 +65,8 @@ pub(crate) fn refresh_outgoing(
 /// out of its errors.
 ///
 /// # Errors
-/// [`Error::InsecureUrl`]; client-authentication errors.
+/// [`Error::InsecureUrl`]; client-authentication errors; [`Error::Config`] for a client whose
+/// key is a [`RemoteSigner`](crate::assertion::RemoteSigner) (use [`refresh`]).
 pub fn refresh_request(
     client_auth: &ClientAuth,
     token_endpoint: impl Into<Endpoint>,
@@ -82,8 +84,8 @@ pub fn refresh_request(
         allow_insecure_http,
         now,
         entropy,
-    )
-    .map(|o| o.request)
+    )?
+    .into_request()
 }
 
 /// Refresh once, outside a [`Session`](crate::session::Session): a one-shot flow whose output

@@ -9,6 +9,7 @@ use crate::entropy::Entropy;
 use crate::error::Error;
 use crate::http::{HttpRequest, HttpResponse, Purpose, check_url_security};
 use crate::redact::SentSecrets;
+use crate::sign::{Prepared, UnsignedPost};
 use crate::time::UnixTime;
 use crate::types::Endpoint;
 
@@ -33,7 +34,8 @@ pub(crate) struct PostTo<'a> {
 
 /// A form `POST` to `to.endpoint` with `fields`, authenticated with `client_auth` (RFC 6749 §2.3;
 /// SMART client types), recording every secret it carries: the client authentication's and
-/// the values of `secret_fields`.
+/// the values of `secret_fields`. With a remote signer the request is
+/// [`Prepared::Unsigned`]: complete but for its `client_assertion`, whose claims are fixed.
 pub(crate) fn authenticated_post(
     to: PostTo<'_>,
     client_auth: &ClientAuth,
@@ -41,7 +43,7 @@ pub(crate) fn authenticated_post(
     secret_fields: &[&str],
     now: UnixTime,
     entropy: &dyn Entropy,
-) -> Result<Outgoing, Error> {
+) -> Result<Prepared, Error> {
     let PostTo {
         purpose,
         endpoint,
@@ -56,15 +58,46 @@ pub(crate) fn authenticated_post(
         }
     }
     let mut headers = Vec::new();
-    client_auth.apply_recording(&mut fields, &mut headers, endpoint, now, entropy, &mut sent)?;
-    let mut request = HttpRequest::post_form(
-        url.clone(),
-        fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    );
+    let deferred =
+        client_auth.apply_deferring(&mut fields, &mut headers, endpoint, now, entropy, &mut sent)?;
+    let client_id = client_auth.client_id().as_str().to_owned();
+    Ok(match deferred {
+        None => Prepared::Ready(form_post(
+            url.clone(),
+            purpose,
+            client_id,
+            &fields,
+            headers,
+            sent,
+        )),
+        Some((assertion, signer)) => Prepared::Unsigned(Box::new(UnsignedPost {
+            url: url.clone(),
+            purpose,
+            client_id,
+            fields,
+            headers,
+            sent,
+            assertion,
+            signer,
+        })),
+    })
+}
+
+/// The form `POST` itself, with its context and the secrets it carries.
+pub(crate) fn form_post(
+    url: Url,
+    purpose: Purpose,
+    client_id: String,
+    fields: &[(String, String)],
+    headers: Vec<(String, String)>,
+    sent: SentSecrets,
+) -> Outgoing {
+    let mut request =
+        HttpRequest::post_form(url, fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     request.headers.extend(headers);
     request.context.purpose = purpose;
-    request.context.client_id = Some(client_auth.client_id().as_str().to_owned());
-    Ok(Outgoing { request, sent })
+    request.context.client_id = Some(client_id);
+    Outgoing { request, sent }
 }
 
 /// The answer to a `POST` that carried credentials was a redirect: refuse it, naming the

@@ -24,10 +24,10 @@ use crate::http::{HttpRequest, HttpResponse};
 use crate::id_token::UnverifiedIdTokenClaims;
 use crate::launch::AppConfig;
 use crate::refresh::refresh_outgoing;
-use crate::request::Outgoing;
 use crate::retry::RetryPolicy;
 use crate::secret::AuthorizationHeader;
 use crate::secret::IdToken;
+use crate::sign::Prepared;
 use crate::source::{CachedToken, Engine, Fetcher, TokenSource};
 use crate::store::{LeaseConfig, StoreEvent, StoreResult, StoredToken};
 use crate::time::UnixTime;
@@ -78,7 +78,7 @@ impl Fetcher for RefreshGrant {
         current: Option<&TokenResponse>,
         now: UnixTime,
         entropy: &dyn Entropy,
-    ) -> Result<Outgoing, Error> {
+    ) -> Result<Prepared, Error> {
         let refresh_token = current
             .and_then(|t| t.refresh_token.as_ref())
             .ok_or(Error::NoRefreshToken)?;
@@ -418,6 +418,14 @@ impl Flow for Session {
 
     fn handle_store(&mut self, result: StoreResult, now: UnixTime) -> Result<(), Error> {
         self.engine.handle_store(result, now)
+    }
+
+    fn handle_signature(
+        &mut self,
+        signature: Result<Vec<u8>, Error>,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        self.engine.handle_signature(signature, now)
     }
 
     fn abort(&mut self) {

@@ -11,16 +11,19 @@ use crate::flow::{Action, Flow};
 use crate::http::HttpResponse;
 use crate::redact::SentSecrets;
 use crate::request::{Outgoing, refuse_redirect};
+use crate::sign::{Next, Prepared, SignSlot};
 use crate::time::UnixTime;
 
-/// Builds the request at `now` (signing a fresh assertion each time it is called).
-pub(crate) type BuildFn = Box<dyn Fn(UnixTime) -> Result<Outgoing, Error> + Send + Sync>;
+/// Builds the request at `now` (making a fresh assertion each time it is called).
+pub(crate) type BuildFn = Box<dyn Fn(UnixTime) -> Result<Prepared, Error> + Send + Sync>;
 /// Reads the answer at `now`.
 pub(crate) type ParseFn<T> = fn(&HttpResponse, &Url, UnixTime) -> Result<T, Error>;
 
 enum State<T> {
-    /// The next poll builds and sends the request.
+    /// The next poll builds and sends the request (or sends the one just signed).
     Start,
+    /// A remote signer is signing the request's client assertion.
+    Signing,
     /// The request is in flight; these secrets went with it.
     InFlight(SentSecrets),
     /// The answer, to hand out at the next poll.
@@ -32,7 +35,9 @@ enum State<T> {
 /// A one-shot [`Flow`]: one `POST`, one answer read by a parser; output `T`.
 ///
 /// The request is built when first polled (an asymmetric client signs its
-/// `client_assertion` then, with that poll's `now`). A transport failure is final (the error
+/// `client_assertion` then, with that poll's `now`; with a remote signer the poll emits
+/// [`Action::Sign`] and the request is sent at the poll after
+/// [`handle_signature`](Flow::handle_signature)). A transport failure is final (the error
 /// is returned and repeated by later polls); [`abort`](Flow::abort) rebuilds the request at
 /// the next poll. A redirect is refused ([`Error::Redirect`]). Every error is scrubbed of the
 /// values the request carried.
@@ -42,12 +47,14 @@ pub struct SingleRequest<T> {
     build: BuildFn,
     parse: ParseFn<T>,
     state: State<T>,
+    slot: SignSlot,
 }
 
 impl<T> fmt::Debug for SingleRequest<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
             State::Start => "start",
+            State::Signing => "signing",
             State::InFlight(_) => "in flight",
             State::Done(Ok(_)) => "done",
             State::Done(Err(_)) => "failed",
@@ -69,6 +76,7 @@ impl<T> SingleRequest<T> {
             build,
             parse,
             state: State::Start,
+            slot: SignSlot::default(),
         }
     }
 
@@ -89,9 +97,24 @@ impl<T> Flow for SingleRequest<T> {
     fn poll(&mut self, now: UnixTime) -> Result<Action<T>, Error> {
         match std::mem::replace(&mut self.state, State::Finished) {
             State::Start => {
-                let Outgoing { request, sent } = (self.build)(now)?;
-                self.state = State::InFlight(sent);
-                Ok(Action::Send(request))
+                let next = match self.slot.take_signed() {
+                    Some(signed) => Next::Send(signed),
+                    None => self.slot.begin((self.build)(now)?),
+                };
+                match next {
+                    Next::Send(Outgoing { request, sent }) => {
+                        self.state = State::InFlight(sent);
+                        Ok(Action::Send(request))
+                    }
+                    Next::Sign(request) => {
+                        self.state = State::Signing;
+                        Ok(Action::Sign(request))
+                    }
+                }
+            }
+            State::Signing => {
+                self.state = State::Signing;
+                Err(Error::Misuse("poll called while a signature is pending"))
             }
             State::InFlight(sent) => {
                 self.state = State::InFlight(sent);
@@ -148,8 +171,32 @@ impl<T> Flow for SingleRequest<T> {
         Err(e)
     }
 
+    fn handle_signature(
+        &mut self,
+        signature: Result<Vec<u8>, Error>,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        if !matches!(self.state, State::Signing) {
+            return Err(Error::Misuse(
+                "handle_signature called with no signature pending",
+            ));
+        }
+        match self.slot.signature(signature, now) {
+            Ok(()) => {
+                self.state = State::Start;
+                Ok(())
+            }
+            Err(e) => {
+                self.slot.reset();
+                self.state = State::Done(Err(e.clone()));
+                Err(e)
+            }
+        }
+    }
+
     fn abort(&mut self) {
-        if matches!(self.state, State::InFlight(_)) {
+        if matches!(self.state, State::InFlight(_) | State::Signing) {
+            self.slot.reset();
             self.state = State::Start;
         }
     }

@@ -4,6 +4,7 @@
 //! | span | fields |
 //! |---|---|
 //! | `smart.flow` | `flow` (the flow's type, without module paths), `outcome` (`ready` or `error`) |
+//! | `smart.sign` | `alg`, `kid`, `purpose`, `client_id`, `outcome` (`signed` or `error`), `duration_ms` (a remote signer's signature) |
 //! | `smart.request` | `purpose` ([`Purpose::as_str`](crate::http::Purpose::as_str)), `method`, `endpoint` (the URL without query or fragment), `client_id`, `scope`, `attempt` (from 1), `status`, `duration_ms`, `error_kind` ([`TransportErrorKind::as_str`](crate::error::TransportErrorKind::as_str)) |
 //!
 //! A failed flow adds a `DEBUG` event with its error, a store event a `WARN` event. Nothing
@@ -26,6 +27,7 @@ mod on {
 
     use crate::error::Error;
     use crate::http::HttpRequest;
+    use crate::sign::SignRequest;
     use crate::store::StoreEvent;
 
     /// The span of one driven flow.
@@ -107,6 +109,39 @@ mod on {
         }
     }
 
+    /// The span of one remote signature.
+    #[derive(Debug)]
+    pub struct SignSpan(tracing::Span);
+
+    impl SignSpan {
+        pub(super) fn new(r: &SignRequest) -> Self {
+            Self(tracing::info_span!(
+                "smart.sign",
+                alg = r.algorithm().as_str(),
+                kid = r.key_id(),
+                purpose = r.purpose().as_str(),
+                client_id = r.client_id(),
+                outcome = Empty,
+                duration_ms = Empty,
+            ))
+        }
+
+        pub(super) fn finish(&self, error: Option<&Error>, took: Duration) {
+            let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+            self.0.record("duration_ms", ms);
+            match error {
+                None => {
+                    self.0.record("outcome", "signed");
+                    tracing::debug!(parent: &self.0, "signature done");
+                }
+                Some(e) => {
+                    self.0.record("outcome", "error");
+                    tracing::debug!(parent: &self.0, error = %e, "signature failed");
+                }
+            }
+        }
+    }
+
     pub(super) fn store_event(event: &StoreEvent) {
         tracing::warn!(event = %event, "token store");
     }
@@ -118,6 +153,7 @@ mod on {
 
     use crate::error::Error;
     use crate::http::HttpRequest;
+    use crate::sign::SignRequest;
     use crate::store::StoreEvent;
 
     /// The span of one driven flow (the `tracing` feature is off: nothing).
@@ -146,10 +182,21 @@ mod on {
         pub(super) fn finish(&self, _status: Option<u16>, _kind: Option<&str>, _took: Duration) {}
     }
 
+    /// The span of one remote signature (the `tracing` feature is off: nothing).
+    #[derive(Debug)]
+    pub struct SignSpan;
+
+    impl SignSpan {
+        pub(super) fn new(_r: &SignRequest) -> Self {
+            Self
+        }
+        pub(super) fn finish(&self, _error: Option<&Error>, _took: Duration) {}
+    }
+
     pub(super) fn store_event(_event: &StoreEvent) {}
 }
 
-pub use on::{FlowSpan, RequestSpan};
+pub use on::{FlowSpan, RequestSpan, SignSpan};
 
 impl FlowSpan {
     /// Open the span of a flow of type `F` (its type name without module paths, e.g.
@@ -194,6 +241,18 @@ impl RequestSpan {
     /// ([`TransportErrorKind::as_str`](crate::error::TransportErrorKind::as_str)).
     pub fn transport_error(&self, kind: &str, took: Duration) {
         self.finish(None, Some(kind), took);
+    }
+}
+
+impl SignSpan {
+    /// Open the span of a remote signature, as the driver hands `request` to its signer.
+    pub fn start(request: &crate::sign::SignRequest) -> Self {
+        Self::new(request)
+    }
+
+    /// The signer answered `signature` after `took` (an error is already scrubbed).
+    pub fn done(&self, signature: &Result<Vec<u8>, Error>, took: Duration) {
+        self.finish(signature.as_ref().err(), took);
     }
 }
 

@@ -1,17 +1,17 @@
 //! The one driver loop: it runs every flow, one-shot or token source, and is the only place
-//! that sends a request or touches a token store.
+//! that sends a request, awaits a remote signer or touches a token store.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use smart_core::error::{StoreError, StoreErrorKind};
 use smart_core::store::StoreResult;
-use smart_core::{Action, Error, Flow, HttpRequest, UnixTime};
+use smart_core::{Action, Error, Flow, HttpRequest, SignRequest, UnixTime};
 use tokio::sync::Notify;
 
 use crate::client::{HttpClient, now};
 use crate::store::perform;
 use smart_core::store::AsyncTokenStore;
-use smart_core::trace::{FlowSpan, RequestSpan};
+use smart_core::trace::{FlowSpan, RequestSpan, SignSpan};
 
 /// A flow shared between tasks: a lock held only while the flow is called (never across an
 /// `.await`), and a notification for tasks waiting on another's flight.
@@ -57,12 +57,15 @@ impl<F: Flow> Drop for Holding<'_, F> {
 enum Next<T> {
     Ready(T),
     Send(HttpRequest),
+    Sign(SignRequest),
     Store(smart_core::store::StoreOp),
     Sleep(UnixTime),
 }
 
-/// Run `shared` until it is `Ready`: poll, perform the action (send, store, wait), report,
-/// repeat. `first` is an action this caller already received from a poll (it then holds the
+/// Run `shared` until it is `Ready`: poll, perform the action (send, sign, store, wait),
+/// report, repeat. The lock is held only to poll and report: a request, a remote signature
+/// (awaited on this task, giving up at its `sign_by`) and a store operation all run without
+/// it. `first` is an action this caller already received from a poll (it then holds the
 /// flight).
 ///
 /// # Errors
@@ -105,6 +108,7 @@ async fn drive_inner<F: Flow>(
             match action {
                 Action::Ready(out) => break Next::Ready(out),
                 Action::Send(r) => break Next::Send(r),
+                Action::Sign(r) => break Next::Sign(r),
                 Action::Store(op) => break Next::Store(op),
                 Action::WaitUntil(t) => break Next::Sleep(t),
                 Action::WaitForFlight => notified.await,
@@ -141,6 +145,30 @@ async fn drive_inner<F: Flow>(
                         Ok(response) => flow.handle_response(response, now()),
                         Err(e) => flow.handle_transport_error(e, now()),
                     };
+                    on_step(&mut flow);
+                    r
+                };
+                shared.flight_ended.notify_waiters();
+                reported?;
+            }
+            Next::Sign(request) => {
+                holder = true;
+                let mut holding = Holding {
+                    shared,
+                    armed: true,
+                };
+                let span = SignSpan::start(&request);
+                let started = std::time::Instant::now();
+                let wait = now().until(request.sign_by());
+                let signature = match tokio::time::timeout(wait, request.sign()).await {
+                    Ok(signature) => signature,
+                    Err(_elapsed) => Err(request.timeout_error()),
+                };
+                span.done(&signature, started.elapsed());
+                holding.armed = false;
+                let reported = {
+                    let mut flow = shared.lock();
+                    let r = flow.handle_signature(signature, now());
                     on_step(&mut flow);
                     r
                 };

@@ -31,6 +31,20 @@
 //! # let _ = header;
 //! # Ok(()) }
 //! ```
+//!
+//! ## Keys in a KMS or HSM
+//!
+//! A key that never leaves a KMS or HSM signs through a
+//! [`RemoteSigner`](smart_core::assertion::RemoteSigner), whose `sign` returns a future: pass
+//! it to [`BackendServicesConfig::new_with_remote_signer`](smart_core::backend::BackendServicesConfig::new_with_remote_signer)
+//! (Backend Services) or [`ClientAuth::asymmetric_remote`](smart_core::client_auth::ClientAuth::asymmetric_remote)
+//! (App Launch, introspection, revocation). The flows fix each assertion's claims and ask the
+//! driver to sign ([`Action::Sign`](smart_core::Action::Sign)); this driver awaits the future
+//! on the calling task — never blocking the runtime, never holding the token source's lock,
+//! so other tasks keep using a still-valid token meanwhile — and stops waiting at
+//! [`SignRequest::sign_by`](smart_core::SignRequest::sign_by) (180 s with the default
+//! assertion lifetime) with an [`Error::Key`]. The
+//! `remote_signer` example simulates a KMS with a task that owns the key.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 

@@ -148,7 +148,7 @@ impl<S: TokenSource + Send + 'static> SourceHandle<S> {
         };
         match first {
             Action::Ready(t) => Ok(t),
-            claimed @ (Action::Send(_) | Action::Store(_)) => match valid {
+            claimed @ (Action::Send(_) | Action::Sign(_) | Action::Store(_)) => match valid {
                 Some(valid) if background && tokio::runtime::Handle::try_current().is_ok() => {
                     let inner = self.inner.clone();
                     tokio::spawn(async move {

@@ -52,3 +52,34 @@ fn backend_services_reads_patient_123_with_a_pem_key() {
         );
     }
 }
+
+#[test]
+fn remote_signer_signs_in_a_kms_task_and_reads_patient_123() {
+    for alg in [JwsAlgorithm::Es384, JwsAlgorithm::Rs384] {
+        let key = key(alg);
+        let client_id = register_backend_client(&key, "system/Patient.rs", None);
+        let pem = std::env::temp_dir().join(format!("{}.pem", smart_testkit::unique("remote-key")));
+        std::fs::write(&pem, key.to_pkcs8_pem().unwrap().secret()).unwrap();
+        let base = format!("{}/fhir", sandbox_url());
+        let (ok, stdout, stderr) = run_example(
+            "remote_signer",
+            &[
+                ("SMART_FHIR_BASE", &base),
+                ("SMART_CLIENT_ID", &client_id),
+                ("SMART_KEY_FILE", pem.to_str().unwrap()),
+                ("SMART_SCOPE", "system/Patient.rs"),
+            ],
+        );
+        let _ = std::fs::remove_file(&pem);
+        assert!(ok, "{alg:?}: stdout: {stdout}\nstderr: {stderr}");
+        assert!(
+            stdout.contains(&format!("1 assertion(s) signed remotely ({alg})")),
+            "{alg:?}: {stdout}"
+        );
+        assert!(
+            stdout.contains("GET Patient/123 -> 200"),
+            "{alg:?}: {stdout}"
+        );
+        assert_eq!(smart_testkit::token_requests(&client_id), 1);
+    }
+}

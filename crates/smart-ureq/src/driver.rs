@@ -1,5 +1,5 @@
 //! The one driver loop: it runs every flow, one-shot or token source, and is the only place
-//! that sends a request or touches a token store.
+//! that sends a request, waits for a remote signer or touches a token store.
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
@@ -7,7 +7,7 @@ use smart_core::store::{StoreResult, TokenStore};
 use smart_core::{Action, Error, Flow, UnixTime};
 
 use crate::client::{HttpClient, now};
-use smart_core::trace::{FlowSpan, RequestSpan};
+use smart_core::trace::{FlowSpan, RequestSpan, SignSpan};
 
 /// A flow shared between callers: a lock held only while the flow is called (never across
 /// I/O or a wait), and a condition variable for callers waiting on another's flight.
@@ -54,8 +54,10 @@ impl<F: Flow> Drop for Holding<'_, F> {
     }
 }
 
-/// Run `shared` until it is `Ready`: poll, perform the action (send, store, wait), report,
-/// repeat.
+/// Run `shared` until it is `Ready`: poll, perform the action (send, sign, store, wait),
+/// report, repeat. The lock is held only to poll and report: a request, a remote signature
+/// (its future run to completion on this thread, giving up at its `sign_by`) and a store
+/// operation all run without it.
 ///
 /// # Errors
 /// Whatever the flow returns; [`Error::InsecureUrl`] for a request this client refuses;
@@ -123,6 +125,26 @@ fn drive_inner<F: Flow>(
                     Ok(response) => flow.handle_response(response, now()),
                     Err(e) => flow.handle_transport_error(e, now()),
                 };
+                on_step(&mut flow);
+                shared.flight_ended.notify_all();
+                reported?;
+            }
+            Action::Sign(request) => {
+                holder = true;
+                drop(flow);
+                let mut holding = Holding {
+                    shared,
+                    armed: true,
+                };
+                let span = SignSpan::start(&request);
+                let started = std::time::Instant::now();
+                let wait = now().until(request.sign_by());
+                let signature = crate::sign::block_on_until(request.sign(), wait)
+                    .unwrap_or_else(|| Err(request.timeout_error()));
+                span.done(&signature, started.elapsed());
+                holding.armed = false;
+                flow = shared.lock();
+                let reported = flow.handle_signature(signature, now());
                 on_step(&mut flow);
                 shared.flight_ended.notify_all();
                 reported?;

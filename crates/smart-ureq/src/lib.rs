@@ -32,6 +32,22 @@
 //! # let _ = header;
 //! # Ok(()) }
 //! ```
+//!
+//! ## Keys in a KMS or HSM
+//!
+//! A key that never leaves a KMS or HSM signs through a
+//! [`RemoteSigner`](smart_core::assertion::RemoteSigner), whose `sign` returns a future: pass
+//! it to [`BackendServicesConfig::new_with_remote_signer`](smart_core::backend::BackendServicesConfig::new_with_remote_signer)
+//! (Backend Services) or [`ClientAuth::asymmetric_remote`](smart_core::client_auth::ClientAuth::asymmetric_remote)
+//! (App Launch, introspection, revocation). The flows fix each assertion's claims and ask the
+//! driver to sign ([`Action::Sign`](smart_core::Action::Sign)); this driver runs the future to
+//! completion **on the calling thread**, with a small built-in executor and without holding
+//! the token source's lock, so other threads keep using a still-valid token meanwhile. It
+//! stops waiting at [`SignRequest::sign_by`](smart_core::SignRequest::sign_by) (180 s with the
+//! default assertion lifetime) with an [`Error::Key`]. The future is
+//! polled outside any async runtime: a signer whose client needs one (a tokio-based SDK, for
+//! example) must bring its own — spawn the call on a runtime it owns and return a future that
+//! waits for the answer (a `tokio::sync::oneshot` receiver can be awaited anywhere).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -44,6 +60,7 @@ mod backend;
 mod client;
 mod driver;
 pub mod middleware;
+mod sign;
 mod source;
 
 pub use app::{

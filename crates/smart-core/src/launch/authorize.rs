@@ -290,7 +290,10 @@ impl Flow for LaunchFlow {
             match self.discovery.poll(now)? {
                 Action::Ready(d) => self.discovered = Some(d),
                 Action::Send(r) => return Ok(Action::Send(r)),
-                Action::Store(_) | Action::WaitUntil(_) | Action::WaitForFlight => {
+                Action::Sign(_)
+                | Action::Store(_)
+                | Action::WaitUntil(_)
+                | Action::WaitForFlight => {
                     return Err(Error::Misuse("discovery emitted an unexpected action"));
                 }
             }

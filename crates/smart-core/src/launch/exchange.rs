@@ -10,6 +10,7 @@ use crate::flow::{Action, Flow, HttpResponse};
 use crate::redact::SentSecrets;
 use crate::request::{Outgoing, authenticated_post, refuse_redirect};
 use crate::secret::{AuthorizationCode, PkceCodeVerifier};
+use crate::sign::{Next, SignSlot};
 use crate::time::UnixTime;
 use crate::token::{TokenResponse, parse_token_response};
 use crate::types::{Endpoint, FhirBaseUrl};
@@ -18,8 +19,10 @@ use crate::types::{Endpoint, FhirBaseUrl};
 pub const GRANT_TYPE_AUTHORIZATION_CODE: &str = "authorization_code";
 
 enum State {
-    /// The next poll sends the code.
+    /// The next poll sends the code (signing first with a remote signer).
     Ready,
+    /// A remote signer is signing the client assertion; the code has not been sent.
+    Signing,
     /// The code is in flight; these secrets went with it.
     InFlight(SentSecrets),
     /// The outcome, to hand out at the next poll (an error is repeated by later polls).
@@ -32,6 +35,7 @@ impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Ready => "Ready",
+            Self::Signing => "Signing",
             Self::InFlight(_) => "InFlight",
             Self::Done(Ok(_)) => "Done",
             Self::Done(Err(_)) => "Failed",
@@ -50,7 +54,10 @@ impl std::fmt::Debug for State {
 ///
 /// The code is sent **at most once** (codes are single use, RFC 6749 §4.1.2): a transport
 /// failure is final, and after [`abort`](Flow::abort) the flow fails with
-/// [`Error::Misuse`] instead of resending. A redirect is refused ([`Error::Redirect`]).
+/// [`Error::Misuse`] instead of resending. With a remote signer the first poll emits
+/// [`Action::Sign`]; the code leaves only at the poll after
+/// [`handle_signature`](Flow::handle_signature), so an `abort` while signing is harmless
+/// (the next poll signs again). A redirect is refused ([`Error::Redirect`]).
 /// Errors never contain the code, the `code_verifier` or the client's credentials, even when
 /// the server echoes them.
 pub struct CodeExchange {
@@ -63,6 +70,7 @@ pub struct CodeExchange {
     allow_insecure_http: bool,
     entropy: Arc<dyn Entropy>,
     state: State,
+    slot: SignSlot,
 }
 
 impl std::fmt::Debug for CodeExchange {
@@ -97,6 +105,7 @@ impl CodeExchange {
             allow_insecure_http,
             entropy,
             state: State::Ready,
+            slot: SignSlot::default(),
         }
     }
 
@@ -117,7 +126,7 @@ impl CodeExchange {
         &self.client_auth
     }
 
-    fn outgoing(&self, now: UnixTime) -> Result<Outgoing, Error> {
+    fn outgoing(&self, now: UnixTime) -> Result<crate::sign::Prepared, Error> {
         let fields = vec![
             ("grant_type".into(), GRANT_TYPE_AUTHORIZATION_CODE.into()),
             ("code".into(), self.code.secret().into()),
@@ -150,16 +159,32 @@ impl Flow for CodeExchange {
 
     fn poll(&mut self, now: UnixTime) -> Result<Action<TokenResponse>, Error> {
         match std::mem::replace(&mut self.state, State::Finished) {
-            State::Ready => match self.outgoing(now) {
-                Ok(Outgoing { request, sent }) => {
-                    self.state = State::InFlight(sent);
-                    Ok(Action::Send(request))
+            State::Ready => {
+                let next = match self.slot.take_signed() {
+                    Some(signed) => Next::Send(signed),
+                    None => match self.outgoing(now) {
+                        Ok(prepared) => self.slot.begin(prepared),
+                        Err(e) => {
+                            self.state = State::Ready;
+                            return Err(e);
+                        }
+                    },
+                };
+                match next {
+                    Next::Send(Outgoing { request, sent }) => {
+                        self.state = State::InFlight(sent);
+                        Ok(Action::Send(request))
+                    }
+                    Next::Sign(request) => {
+                        self.state = State::Signing;
+                        Ok(Action::Sign(request))
+                    }
                 }
-                Err(e) => {
-                    self.state = State::Ready;
-                    Err(e)
-                }
-            },
+            }
+            State::Signing => {
+                self.state = State::Signing;
+                Err(Error::Misuse("poll called while a signature is pending"))
+            }
             State::InFlight(sent) => {
                 self.state = State::InFlight(sent);
                 Err(Error::Misuse(
@@ -215,7 +240,34 @@ impl Flow for CodeExchange {
         self.finish(Err(sent.scrub_error(Error::Transport(error))))
     }
 
+    fn handle_signature(
+        &mut self,
+        signature: Result<Vec<u8>, Error>,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        if !matches!(self.state, State::Signing) {
+            return Err(Error::Misuse(
+                "handle_signature called with no signature pending",
+            ));
+        }
+        match self.slot.signature(signature, now) {
+            Ok(()) => {
+                self.state = State::Ready;
+                Ok(())
+            }
+            Err(e) => {
+                self.slot.reset();
+                self.finish(Err(e))
+            }
+        }
+    }
+
     fn abort(&mut self) {
+        if matches!(self.state, State::Signing) {
+            // Nothing was sent: the next poll signs a new assertion.
+            self.slot.reset();
+            self.state = State::Ready;
+        }
         if matches!(self.state, State::InFlight(_)) {
             // The code may have reached the server: never resend it.
             self.state = State::Done(Err(Error::Misuse(

@@ -44,7 +44,7 @@ impl<F: Fetcher> Engine<F> {
             Some(other) => {
                 self.set_step(other, true);
                 Err(Error::Misuse(
-                    "handle_response called during a store operation",
+                    "handle_response called during a store operation or a signature",
                 ))
             }
             None => Err(Error::Misuse(
@@ -74,7 +74,7 @@ impl<F: Fetcher> Engine<F> {
             Some(other) => {
                 self.set_step(other, true);
                 Err(Error::Misuse(
-                    "handle_transport_error called during a store operation",
+                    "handle_transport_error called during a store operation or a signature",
                 ))
             }
             None => Err(Error::Misuse(
@@ -162,9 +162,38 @@ impl<F: Fetcher> Engine<F> {
             other => {
                 self.set_step(other, true);
                 Err(Error::Misuse(
-                    "handle_store called while a request is in flight",
+                    "handle_store called while a request or a signature is in flight",
                 ))
             }
+        }
+    }
+
+    pub(crate) fn handle_signature(
+        &mut self,
+        signature: Result<Vec<u8>, Error>,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        match self.outstanding_step() {
+            Some(Step::Sign { attempt }) => match self.slot.signature(signature, now) {
+                // Signed: the next poll sends it. Late: the next poll makes a new assertion.
+                Ok(()) => {
+                    self.set_step(Step::Fetch { attempt }, false);
+                    Ok(())
+                }
+                Err(e) => {
+                    self.slot.reset();
+                    self.fail(e, None, now)
+                }
+            },
+            Some(other) => {
+                self.set_step(other, true);
+                Err(Error::Misuse(
+                    "handle_signature called while a request or store operation is in flight",
+                ))
+            }
+            None => Err(Error::Misuse(
+                "handle_signature called with no signature pending",
+            )),
         }
     }
 
@@ -184,6 +213,7 @@ impl<F: Fetcher> Engine<F> {
         self.outcome = None;
         self.pending = None;
         self.sent = SentSecrets::new();
+        self.slot.reset();
         self.fetcher.flight_over();
     }
 }

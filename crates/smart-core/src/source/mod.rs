@@ -6,13 +6,17 @@
 //!            poll: fresh ───────────────────────────────▶ Ready(token)
 //!            poll: stale/cold, no flight ──▶ flight starts (this caller holds it)
 //!   flight:  [setup: discovery] → [Delete rejected] → [Get stored] → [AcquireLease → Get]
-//!            → Fetch (retries: RetryWait) → [Set] → [ReleaseLease] → Idle
+//!            → [Sign] → Fetch (retries: RetryWait, [Sign]) → [Set] → [ReleaseLease] → Idle
 //!   meanwhile, other callers: Ready(still-valid token) | WaitForFlight | WaitUntil
 //!   failure:  BackingOff { until, error }: every poll → Err(error) (or Ready(valid token))
 //! ```
 
+mod cached;
 mod handle;
 mod outcome;
+
+pub use cached::CachedToken;
+use cached::MIN_REUSE_MILLIS;
 
 use std::sync::Arc;
 
@@ -26,108 +30,10 @@ use crate::redact::SentSecrets;
 use crate::request::{Outgoing, refuse_redirect};
 use crate::retry::{RetryPolicy, Verdict, judge_response, judge_transport};
 use crate::secret::AuthorizationHeader;
+use crate::sign::{Next, Prepared, SignSlot};
 use crate::store::{LeaseConfig, StoreEvent, StoreOp, StoreResult, StoredToken};
 use crate::time::UnixTime;
 use crate::token::TokenResponse;
-
-/// A token a short lifetime (e.g. `expires_in: 0`) is still handed out for at least this
-/// many milliseconds (or one backoff period, if longer), so callers do not each fetch one.
-const MIN_REUSE_MILLIS: u64 = 1_000;
-
-/// A token as a token source hands it out: the token response, the `Authorization` header
-/// value built once, and the times that govern its use.
-///
-/// Dereferences to the [`TokenResponse`] (`cached.access_token`, `cached.scope`, …).
-/// `Debug` is redacted like the token response's.
-pub struct CachedToken {
-    response: TokenResponse,
-    authorization: AuthorizationHeader,
-    fresh_until: UnixTime,
-    usable_until: Option<UnixTime>,
-}
-
-impl std::fmt::Debug for CachedToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CachedToken")
-            .field("response", &self.response)
-            .field("fresh_until", &self.fresh_until)
-            .field("usable_until", &self.usable_until)
-            .finish_non_exhaustive()
-    }
-}
-
-impl std::ops::Deref for CachedToken {
-    type Target = TokenResponse;
-    fn deref(&self) -> &TokenResponse {
-        &self.response
-    }
-}
-
-impl CachedToken {
-    /// Wrap `response` received at `now`, renewing it `skew_secs` seconds before it expires
-    /// (at most half its lifetime before), but not before `min_reuse_millis` have passed.
-    pub(crate) fn new(
-        response: TokenResponse,
-        now: UnixTime,
-        skew_secs: u64,
-        min_reuse_millis: u64,
-    ) -> Self {
-        let authorization = AuthorizationHeader::bearer(&response.access_token);
-        let floor = now.plus_millis(min_reuse_millis);
-        let (fresh_until, usable_until) = match response.expires_at {
-            Some(at) => {
-                let skew = response
-                    .expires_in
-                    .map_or(skew_secs, |l| skew_secs.min(l / 2));
-                let fresh = if min_reuse_millis > 0 {
-                    at.minus_secs(skew).max(floor)
-                } else {
-                    at.minus_secs(skew)
-                };
-                (fresh, Some(at.max(fresh)))
-            }
-            // Unknown lifetime: usable until the resource server answers 401.
-            None => (UnixTime::MAX, None),
-        };
-        Self {
-            response,
-            authorization,
-            fresh_until,
-            usable_until,
-        }
-    }
-
-    /// The token response.
-    pub fn response(&self) -> &TokenResponse {
-        &self.response
-    }
-
-    /// `Authorization: Bearer <access token>`, built once (RFC 6750 §2.1).
-    pub fn authorization(&self) -> &AuthorizationHeader {
-        &self.authorization
-    }
-
-    /// Until when the token is used without renewal: its expiry minus the skew (or the
-    /// short-lifetime floor). [`UnixTime::MAX`] for a token of unknown lifetime.
-    pub fn fresh_until(&self) -> UnixTime {
-        self.fresh_until
-    }
-
-    /// Until when the token may be used at all (its expiry); `None` when unknown.
-    pub fn usable_until(&self) -> Option<UnixTime> {
-        self.usable_until
-    }
-
-    /// Whether `now` is before [`fresh_until`](Self::fresh_until).
-    pub fn is_fresh(&self, now: UnixTime) -> bool {
-        now < self.fresh_until
-    }
-
-    /// Whether `now` is before the expiry (always, when the expiry is unknown).
-    pub fn is_usable(&self, now: UnixTime) -> bool {
-        self.usable_until.is_none_or(|u| now < u)
-    }
-}
 
 /// The protocol-specific part of a token source.
 pub(crate) trait Fetcher: std::fmt::Debug {
@@ -143,13 +49,13 @@ pub(crate) trait Fetcher: std::fmt::Debug {
     fn store_key(&self) -> Option<String>;
     /// Whether a fetch is possible from `current` (a session needs a refresh token).
     fn precheck(&self, current: Option<&TokenResponse>) -> Result<(), Error>;
-    /// The fetch request.
+    /// The fetch request (waiting for its signature, with a remote signer).
     fn fetch(
         &mut self,
         current: Option<&TokenResponse>,
         now: UnixTime,
         entropy: &dyn Entropy,
-    ) -> Result<Outgoing, Error>;
+    ) -> Result<Prepared, Error>;
     /// The endpoint fetched from.
     fn fetch_url(&self) -> Option<Url>;
     /// Read the fetch answer into the new token set.
@@ -180,11 +86,24 @@ pub(crate) trait Fetcher: std::fmt::Debug {
 enum Step {
     Setup,
     Delete,
-    Get { after_lease: bool },
+    Get {
+        after_lease: bool,
+    },
     Lease,
-    LeaseWait { until: UnixTime },
-    Fetch { attempt: u32 },
-    RetryWait { until: UnixTime, attempt: u32 },
+    LeaseWait {
+        until: UnixTime,
+    },
+    Fetch {
+        attempt: u32,
+    },
+    /// A remote signer signs the fetch request's client assertion.
+    Sign {
+        attempt: u32,
+    },
+    RetryWait {
+        until: UnixTime,
+        attempt: u32,
+    },
     Save,
     Release,
 }
@@ -252,6 +171,8 @@ pub(crate) struct Engine<F> {
     lease_owner: Option<String>,
     lease_deadline: Option<UnixTime>,
     sent: SentSecrets,
+    /// The fetch request waiting for (or just given) its remote signature.
+    slot: SignSlot,
     outcome: Option<Outcome>,
     events: Vec<StoreEvent>,
     refreshed: bool,
@@ -281,6 +202,7 @@ impl<F: Fetcher> Engine<F> {
             lease_owner: None,
             lease_deadline: None,
             sent: SentSecrets::new(),
+            slot: SignSlot::default(),
             outcome: None,
             events: Vec::new(),
             refreshed: false,
@@ -550,16 +472,34 @@ impl<F: Fetcher> Engine<F> {
                 }
             },
             Step::Fetch { attempt } | Step::RetryWait { attempt, .. } => {
-                let current = self.cached.as_deref().map(CachedToken::response);
-                match self.fetcher.fetch(current, now, self.entropy.as_ref()) {
-                    Ok(Outgoing { mut request, sent }) => {
+                let next = match self.slot.take_signed() {
+                    Some(signed) => Next::Send(signed),
+                    None => {
+                        let current = self.cached.as_deref().map(CachedToken::response);
+                        match self.fetcher.fetch(current, now, self.entropy.as_ref()) {
+                            Ok(prepared) => self.slot.begin(prepared),
+                            Err(e) => return self.fail(e, None, now).map(|()| None),
+                        }
+                    }
+                };
+                match next {
+                    Next::Send(Outgoing { mut request, sent }) => {
                         request.context.attempt = attempt;
                         self.sent = sent;
                         self.set_step(Step::Fetch { attempt }, true);
                         Ok(Some(Action::Send(request)))
                     }
-                    Err(e) => self.fail(e, None, now).map(|()| None),
+                    Next::Sign(request) => {
+                        self.set_step(Step::Sign { attempt }, true);
+                        Ok(Some(Action::Sign(request)))
+                    }
                 }
+            }
+            Step::Sign { attempt } => {
+                // Never left un-outstanding; if it were, sign again.
+                self.slot.reset();
+                self.set_step(Step::Fetch { attempt }, false);
+                Ok(None)
             }
             Step::Save => {
                 let stored = self.pending.as_ref().and_then(|c| {

@@ -159,6 +159,7 @@ impl<F: Fetcher> Engine<F> {
         self.force = false;
         self.lease_deadline = None;
         self.sent = SentSecrets::new();
+        self.slot.reset();
         self.fetcher.flight_over();
         match self.outcome.take() {
             Some(Outcome::Failed {

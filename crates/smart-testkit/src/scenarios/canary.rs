@@ -309,7 +309,7 @@ pub fn canary_code_exchange<D: Driver>() {
                 redirect_uri: "http://127.0.0.1/callback".into(),
                 fhir_base: FhirBaseUrl::new(&server.url_for("/fhir")).unwrap(),
                 issuer: None,
-                token_endpoint: token_url(&server),
+                token_endpoint: token_url(&server).into(),
                 client_id: ClientId::new(CLIENT_ID),
                 scope: "openid fhirUser".into(),
                 launch: None,

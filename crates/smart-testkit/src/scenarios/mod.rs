@@ -27,6 +27,7 @@
 //! | [`faults`] | real servers' faults through a driver end to end |
 //! | [`canary`] | no sent secret in any error, against reflecting hostile servers |
 //! | [`load`] | the token lifecycle under load and faults, counted on hostile loopback servers |
+//! | [`remote_sign`] | a remote (KMS-style) signer against the sandbox |
 
 pub mod app_launch;
 pub mod backend;
@@ -36,6 +37,7 @@ pub mod id_token;
 pub mod introspection;
 pub mod load;
 pub mod observability;
+pub mod remote_sign;
 pub mod resource;
 pub mod transport;
 
@@ -113,6 +115,7 @@ macro_rules! __scenario_list {
             ];
             observability, observability, [
                 tracing_output_carries_no_secret,
+                tracing_records_a_sign_span_without_the_assertion,
             ];
             faults, faults, [
                 n01_discovery_behind_each_redirect_status_resolves_against_the_fhir_base,
@@ -137,6 +140,12 @@ macro_rules! __scenario_list {
                 a_slow_renewal_in_the_skew_window_fails_no_caller,
                 expires_in_0_is_one_request_per_backoff_period,
                 a_timeout_under_many_callers_is_one_request_and_typed_for_all,
+            ];
+            sandbox_remote_sign, remote_sign, [
+                remote_signer_backend_services_token_and_fhir_read,
+                a_slow_remote_signer_does_not_hold_the_token_source_lock,
+                remote_signer_app_launch_exchange_refresh_introspect_revoke,
+                a_remote_signer_that_never_answers_times_out_at_its_deadline,
             ];
         }
     };
@@ -297,6 +306,7 @@ mod tests {
             ("faults", include_str!("faults.rs")),
             ("load", include_str!("load.rs")),
             ("canary", include_str!("canary.rs")),
+            ("remote_sign", include_str!("remote_sign.rs")),
         ];
         let mut total = 0;
         for (module, source) in sources {

@@ -146,3 +146,79 @@ pub fn tracing_output_carries_no_secret<D: Driver>() {
     }
     assert!(!text.contains("eyJ"), "{}: a JWT in the trace", D::NAME);
 }
+
+/// A token signed by a remote signer: a `smart.sign` span with the algorithm, `kid`, purpose,
+/// `client_id`, outcome and duration, next to the request's span — and no assertion, signing
+/// input or token in the trace.
+pub fn tracing_records_a_sign_span_without_the_assertion<D: Driver>() {
+    let capture = crate::trace_capture::install();
+    let server = HostileServer::start();
+    server.route("POST", "/token", Response::token(CANARY_ACCESS, 300));
+    let key = smart_core::jwk::SigningKey::generate(
+        smart_core::assertion::JwsAlgorithm::Es384,
+        Some("trace-remote-kid"),
+        &SystemEntropy,
+    )
+    .unwrap();
+    let signer = super::remote_sign::KmsSigner::spawn(key);
+    let config = BackendServicesConfig::new_with_remote_signer(
+        ClientId::new("trace-remote-client"),
+        "system/Patient.rs",
+        signer.clone(),
+    )
+    .with_smart_configuration(smart_core::discovery::SmartConfiguration::new(
+        Url::parse(&server.url_for("/token")).unwrap(),
+    ));
+    let auth = D::backend(config).unwrap();
+    assert_eq!(
+        D::token(&auth).unwrap().access_token.secret(),
+        CANARY_ACCESS
+    );
+    assert_eq!(signer.signatures(), 1);
+
+    let text = capture.text();
+    let sign_lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("smart.sign") && l.contains("trace-remote-kid"))
+        .collect();
+    assert!(!sign_lines.is_empty(), "{}: no smart.sign span", D::NAME);
+    let sign = sign_lines.join("\n");
+    for expected in [
+        "alg=\"ES384\"",
+        "kid=\"trace-remote-kid\"",
+        "purpose=\"token\"",
+        "client_id=\"trace-remote-client\"",
+        "outcome=\"signed\"",
+        "duration_ms=",
+    ] {
+        assert!(
+            sign.contains(expected),
+            "{}: no {expected} in the smart.sign span: {sign}",
+            D::NAME
+        );
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.contains("smart.request") && l.contains("trace-remote-client")),
+        "{}: no smart.request span for the token request",
+        D::NAME
+    );
+    let token_request = &server.requests_to("/token")[0];
+    let jwt = token_request.form_value("client_assertion").unwrap();
+    let (input, signature) = jwt.rsplit_once('.').unwrap();
+    assert!(
+        !text.contains(input),
+        "{}: the signing input in the trace",
+        D::NAME
+    );
+    assert!(
+        !text.contains(signature),
+        "{}: the signature in the trace",
+        D::NAME
+    );
+    assert!(
+        !text.contains(CANARY_ACCESS),
+        "{}: the token in the trace",
+        D::NAME
+    );
+}
