@@ -119,3 +119,8 @@ pub use flow::{Action, Flow, HttpRequest, HttpResponse, Method};
 pub use source::CachedToken;
 pub use time::UnixTime;
 pub use types::{ClientId, FhirBaseUrl};
+
+/// The crate's README (the crates.io page), its examples compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct CrateReadmeDoctests;

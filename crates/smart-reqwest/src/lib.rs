@@ -54,3 +54,8 @@ pub use smart_core::Error;
 pub use smart_core::store::InMemoryTokenStore;
 pub use smart_core::store::{AsyncTokenStore, StoreFuture};
 pub use source::StoreEventHook;
+
+/// The crate's README (the crates.io page), its examples compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct CrateReadmeDoctests;
