@@ -125,3 +125,8 @@ pub use time::UnixTime;
 pub use types::{ClientId, Endpoint, FhirBaseUrl, FhirUser};
 /// The `url` crate, whose `Url` the API takes and returns.
 pub use url;
+
+/// The crate's README (the crates.io page), its examples compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct CrateReadmeDoctests;

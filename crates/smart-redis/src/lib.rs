@@ -39,3 +39,8 @@ pub use store::RedisTokenStore;
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/sharing-tokens.md")]
 struct SharingTokensGuide;
+
+/// The crate's README (the crates.io page), its examples compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct CrateReadmeDoctests;

@@ -29,3 +29,8 @@ mod seal;
 
 pub use file::FileTokenStore;
 pub use seal::{EncryptionKey, EntryCodec, FORMAT};
+
+/// The crate's README (the crates.io page), its examples compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct CrateReadmeDoctests;
