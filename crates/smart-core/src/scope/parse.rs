@@ -195,8 +195,7 @@ pub(crate) fn check_role_value(v: &str, base: usize) -> Result<(), Problem> {
         return Err(Problem::new(
             ScopeErrorKind::InvalidLaunch,
             base + i,
-            "at most one role per launch scope (CTX-04); request several roles with several scopes"
-                .into(),
+            "at most one role per launch scope; request several roles with several scopes".into(),
         ));
     }
     check_percent(v, base)
@@ -335,7 +334,7 @@ fn parse_launch(input: &str) -> Result<LaunchScope, Problem> {
                 return Err(Problem::new(
                     ScopeErrorKind::InvalidLaunch,
                     q + 1,
-                    "only `role=<uri>` may follow a launch context type (CTX-04)".into(),
+                    "only `role=<uri>` may follow a launch context type".into(),
                 ));
             };
             check_role_value(v, q + 6)?;
