@@ -85,10 +85,10 @@ pub struct BackendServicesConfig {
 }
 
 impl BackendServicesConfig {
-    /// A configuration with the defaults: skew 30 s, assertion lifetime 240 s (a minute of
-    /// margin under the 300 s ceiling for clock drift, so a server whose clock runs ahead does not
-    /// reject the assertion with `invalid_client`), no `jku`.
-    /// Set [`with_fhir_base`](Self::with_fhir_base) or
+    /// A configuration with the defaults: skew 30 s, assertion lifetime 240 s (a minute of margin
+    /// under the 300 s ceiling, so a server whose clock lags the client's by up to a minute does
+    /// not see `exp` more than five minutes ahead and answer `invalid_client`), no `jku`. Set
+    /// [`with_fhir_base`](Self::with_fhir_base) or
     /// [`with_smart_configuration`](Self::with_smart_configuration) before use.
     pub fn new(
         client_id: ClientId,

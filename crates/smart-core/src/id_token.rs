@@ -413,10 +413,9 @@ impl IdTokenVerifier {
         })
     }
 
-    /// Verify against a SMART discovery result (`.well-known/smart-configuration`): the
-    /// expected issuer is its
-    /// `issuer`, and its `jwks_uri`, when present, is used directly (no OpenID configuration
-    /// request).
+    /// Verify against a SMART discovery result (`.well-known/smart-configuration`): the expected
+    /// issuer is its `issuer`, and its `jwks_uri`, when present, is used directly (no OpenID
+    /// configuration request).
     ///
     /// # Errors
     /// As [`new`](Self::new); [`IdTokenError::Discovery`] (naming the discovery URL) when the

@@ -47,8 +47,8 @@ pub fn is_valid_code_verifier(verifier: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
-/// A fresh OAuth `state` value: 32 random bytes, base64url without padding (43 characters,
-/// 256 bits; SMART App Launch requires at least 122 unpredictable bits). Compare it on the callback
+/// A fresh OAuth `state` value: 32 random bytes, base64url without padding (43 characters, 256
+/// bits; SMART App Launch requires at least 122 unpredictable bits). Compare it on the callback
 /// with [`CsrfToken`]'s constant-time equality.
 ///
 /// # Errors
