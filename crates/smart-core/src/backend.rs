@@ -50,27 +50,28 @@ pub const DEFAULT_CLOCK_SKEW_SECS: u64 = 30;
 /// The `grant_type` of a Backend Services token request (RFC 6749 §4.4).
 pub const GRANT_TYPE_CLIENT_CREDENTIALS: &str = "client_credentials";
 
-/// Configuration of a Backend Services client: the options of the TypeScript seed's
-/// `BackendServicesAuth` (`issuer`, `clientId`, `scope`, `privateKey`/`alg`/`kid`,
-/// `smartConfig`, `clockSkewSec`, `assertionLifetimeSec`) plus `jku` and an explicit opt-in
-/// for plain-HTTP endpoints.
+/// Configuration of a Backend Services client: the FHIR base URL, `client_id`, scope, the
+/// signer (key, algorithm and `kid`), an optional ready SMART configuration, the token cache's
+/// skew and the assertion lifetime, plus `jku` and an explicit opt-in for plain-HTTP
+/// endpoints.
 ///
 /// Build with [`BackendServicesConfig::new`] and the `with_*` methods.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct BackendServicesConfig {
-    /// The FHIR base URL (`issuer` in the seed), used for discovery when no
+    /// The FHIR base URL, used for discovery when no
     /// [`smart_configuration`](Self::smart_configuration) is given.
     pub fhir_base: Option<FhirBaseUrl>,
     /// The registered `client_id`; also the assertion's `iss` and `sub`.
     pub client_id: ClientId,
-    /// Space-delimited scopes to request, typically `system/*.rs` patterns (BES-04).
+    /// Space-delimited scopes to request, typically `system/*.rs` patterns
+    /// (SMART App Launch §"Backend Services").
     pub scope: String,
     /// Signs the `client_assertion` (ES384 or RS384; `kid` comes from the signer): a local
     /// signer, or a [`RemoteSigner`] (KMS, HSM) that the token source asks its driver to
     /// await ([`Action::Sign`]) with no lock held.
     pub signer: AssertionKey,
-    /// Skip discovery and use this configuration (the seed's `smartConfig`).
+    /// Skip discovery and use this configuration.
     pub smart_configuration: Option<SmartConfiguration>,
     /// Renew a cached token this many **seconds** before its expiry (default 30).
     pub clock_skew_secs: u64,
@@ -78,7 +79,7 @@ pub struct BackendServicesConfig {
     /// Above 240 it narrows the server clock skew tolerated through a backdated `iat` (see
     /// [`AssertionClaims`](crate::assertion::AssertionClaims#clock-skew)).
     pub assertion_lifetime_secs: u64,
-    /// Optional `jku` header: the registered JWKS URL (ASYM-09).
+    /// Optional `jku` header: the registered JWKS URL (IG "Client Authentication: Asymmetric").
     pub jku: Option<String>,
     /// Allow plain `http://` endpoints on non-loopback hosts (never do this in production).
     pub allow_insecure_http: bool,
@@ -88,9 +89,10 @@ pub struct BackendServicesConfig {
 }
 
 impl BackendServicesConfig {
-    /// A configuration with the defaults: skew 30 s, assertion lifetime 240 s (a minute of
-    /// margin under the 300 s ceiling for clock drift; case B20), no `jku`.
-    /// Set [`with_fhir_base`](Self::with_fhir_base) or
+    /// A configuration with the defaults: skew 30 s, assertion lifetime 240 s (a minute of margin
+    /// under the 300 s ceiling, so a server whose clock lags the client's by up to a minute does
+    /// not see `exp` more than five minutes ahead and answer `invalid_client`), no `jku`. Set
+    /// [`with_fhir_base`](Self::with_fhir_base) or
     /// [`with_smart_configuration`](Self::with_smart_configuration) before use.
     pub fn new(
         client_id: ClientId,

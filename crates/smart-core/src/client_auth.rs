@@ -1,11 +1,12 @@
-//! Client authentication at the token endpoint (SMART App Launch §"Client Authentication",
-//! spec digest §4): public clients (`client_id` in the body), confidential-symmetric clients
-//! (HTTP Basic, SYM-01) and confidential-asymmetric clients (`private_key_jwt`, ASYM-06..11).
+//! Client authentication at the token endpoint (SMART App Launch §"Obtain access token" and
+//! the pages "Client Authentication: Symmetric" and "Client Authentication: Asymmetric"):
+//! public clients (`client_id` in the body), confidential-symmetric clients (HTTP Basic) and
+//! confidential-asymmetric clients (`private_key_jwt`, RFC 7523).
 //!
 //! Flows build the form fields of a token request and call [`ClientAuth::apply`], which adds
-//! exactly what the chosen method needs and nothing else (TOKEN-03: confidential clients omit
-//! `client_id` from the body; case B21: an assertion travels in the form body, never in an
-//! `Authorization` header).
+//! exactly what the chosen method needs and nothing else: confidential clients omit
+//! `client_id` from the body (SMART App Launch §"Obtain access token"), and an assertion
+//! travels in the form body, never in an `Authorization` header (RFC 7523 §2.2).
 
 use crate::assertion::{
     AssertionClaims, AssertionKey, AssertionSigner, CLIENT_ASSERTION_TYPE,
@@ -25,7 +26,7 @@ use std::sync::Arc;
 
 /// How `client_id` and `client_secret` are encoded inside an HTTP Basic `Authorization` header.
 ///
-/// **Decision (case B17, spec digest §12): the default is [`Raw`](Self::Raw).** RFC 6749
+/// **Decision: the default is [`Raw`](Self::Raw).** RFC 6749
 /// §2.3.1 says to form-urlencode both before Base64, but the SMART IG never mentions it, most
 /// OAuth servers decode the credentials without it, and at least one large EHR rejects the
 /// encoded form with `invalid_client`. The two modes differ only when the id or secret contains
@@ -50,7 +51,8 @@ const BASIC_ENCODE_SET: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// The HTTP Basic credential for a confidential-symmetric client (RFC 7617; SYM-01):
+/// The HTTP Basic credential for a confidential-symmetric client (RFC 7617; IG "Client
+/// Authentication: Symmetric"):
 /// `"Basic " + base64(id ":" secret)`, with id and secret encoded per `encoding` first.
 ///
 /// The credential is always decodable (RFC 7617 §2): in [`BasicEncoding::Raw`] mode a
@@ -95,7 +97,8 @@ fn basic_parts(client_id: &str, secret: &str, encoding: BasicEncoding) -> (Strin
     }
 }
 
-/// How the client authenticates to the token endpoint (spec digest §4; TOKEN-03).
+/// How the client authenticates to the token endpoint (SMART App Launch §"Obtain access
+/// token": public apps send `client_id`, confidential apps authenticate instead).
 ///
 /// `Debug` never shows the `client_secret` or key material: an asymmetric signer is shown by
 /// its `alg` and `kid` only.
@@ -107,7 +110,8 @@ pub enum ClientAuth {
         /// The registered `client_id`.
         client_id: ClientId,
     },
-    /// A confidential-symmetric client (`client-confidential-symmetric`, SYM-01):
+    /// A confidential-symmetric client (`client-confidential-symmetric`; IG "Client
+    /// Authentication: Symmetric"):
     /// `Authorization: Basic …` header only; neither `client_id` nor `client_secret` in the
     /// body. Not for Backend Services.
     ConfidentialSymmetric {
@@ -115,7 +119,8 @@ pub enum ClientAuth {
         client_id: ClientId,
         /// The shared secret.
         client_secret: ClientSecret,
-        /// How id and secret are encoded before Base64 (default [`BasicEncoding::Raw`], B17).
+        /// How id and secret are encoded before Base64 (default [`BasicEncoding::Raw`]; see
+        /// [`BasicEncoding`] for why).
         encoding: BasicEncoding,
     },
     /// A confidential-asymmetric client (`client-confidential-asymmetric`, `private_key_jwt`)
@@ -132,7 +137,8 @@ pub enum ClientAuth {
         /// described under [`AssertionClaims`](crate::assertion::AssertionClaims#clock-skew));
         /// checked on each [`apply`](ClientAuth::apply).
         assertion_lifetime_secs: u64,
-        /// Optional `jku` header: the registered JWKS URL (ASYM-09).
+        /// Optional `jku` header: the registered JWKS URL (IG "Client Authentication:
+        /// Asymmetric").
         jku: Option<String>,
     },
 }
@@ -263,8 +269,8 @@ impl ClientAuth {
     ///   compares audiences as strings, so `https://ehr.example.org:443/token` keeps its
     ///   `:443`; `exp = now + assertion_lifetime_secs`) and pushes
     ///   `("client_assertion_type", CLIENT_ASSERTION_TYPE)` and `("client_assertion", jwt)`;
-    ///   no header, no `client_id`. Call it again for every HTTP attempt, retries included
-    ///   (B24).
+    ///   no header, no `client_id`. Call it again for every HTTP attempt, retries included:
+    ///   servers reject a replayed `jti`.
     ///
     /// Header names are lower-case, as in [`HttpRequest`](crate::flow::HttpRequest). The
     /// caller is responsible for checking that `token_endpoint` is `https` (or loopback).

@@ -24,7 +24,8 @@ pub(crate) const TOKEN_FIELDS: &[&str] = &[
     "authorization_details",
 ];
 
-/// Launch-context members defined by SMART (spec digest §3.7).
+/// Launch-context members defined by SMART (SMART App Launch §"Scopes and Launch Context",
+/// "Launch context arrives with your access_token").
 pub(crate) const CONTEXT_FIELDS: &[&str] = &[
     "patient",
     "encounter",
@@ -46,7 +47,8 @@ pub(crate) const OAUTH_MEMBERS: &[&str] = &[
     "error_uri",
 ];
 
-/// One `fhirContext` item (CTX-02). All three published shapes are accepted:
+/// One `fhirContext` item (SMART App Launch §"Scopes and Launch Context", "fhirContext"). All
+/// three published shapes are accepted:
 /// * 2.0.0: a string `"DiagnosticReport/123"` → `reference` only;
 /// * 2.1.0: `{ "reference": "List/123", "role": "https://…" }`;
 /// * 2.2.0: at least one of `reference`, `canonical` (may carry `|version`), `identifier` (a
@@ -82,7 +84,7 @@ impl FhirContextItem {
         }
     }
 
-    /// The role, `"launch"` when absent (CTX-02).
+    /// The role, `"launch"` when absent (as the IG defines it).
     pub fn role(&self) -> &str {
         self.role.as_deref().unwrap_or("launch")
     }
@@ -98,7 +100,8 @@ impl FhirContextItem {
     }
 }
 
-/// Launch context returned alongside a token (spec digest §3.7, CTX-01..03).
+/// Launch context returned alongside a token (SMART App Launch §"Scopes and Launch Context",
+/// "Launch context arrives with your access_token").
 ///
 /// `Debug` prints the names of [`extensions`](Self::extensions) but not their values (vendor
 /// members may carry credentials).
@@ -113,22 +116,23 @@ pub struct LaunchContext {
     /// `fhirContext`: additional context items (empty when absent).
     #[serde(rename = "fhirContext", default, skip_serializing_if = "Vec::is_empty")]
     pub fhir_context: Vec<FhirContextItem>,
-    /// `need_patient_banner`: JSON boolean, or the strings `"true"`/`"false"` (B27, warned).
+    /// `need_patient_banner`: JSON boolean, or the strings `"true"`/`"false"` (some servers
+    /// send a string; it is accepted with a warning).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub need_patient_banner: Option<bool>,
-    /// `smart_style_url`: kept verbatim (no percent-decoding; B27).
+    /// `smart_style_url`: kept verbatim (no percent-decoding).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smart_style_url: Option<String>,
-    /// `intent`: unknown or absent → show the default UI (CTX-03).
+    /// `intent`: unknown or absent → show the default UI (the IG's advice).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intent: Option<String>,
     /// `tenant`: opaque identifier of the launching organization.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
-    /// Extension members: URI-named (`"https://ehr.example.org/props/dark-mode"`),
-    /// `__`-prefixed (`"__darkMode"`) and vendor members (`location`, `loginDepartment`, …;
-    /// B27) — every member that is neither a token-response field, a SMART context field, nor a
-    /// known OAuth member (`state`, `client_id`, `iss`, …). Original JSON values.
+    /// Extension members: URI-named (`"https://ehr.example.org/props/dark-mode"`), `__`-prefixed
+    /// (`"__darkMode"`) and vendor members (`location`, `loginDepartment`, …, as some EHRs send) —
+    /// every member that is neither a token-response field, a SMART context field, nor a known
+    /// OAuth member (`state`, `client_id`, `iss`, …). Original JSON values.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub extensions: Map<String, Value>,
     /// What was lenient about parsing (e.g. a string `need_patient_banner`, a dropped

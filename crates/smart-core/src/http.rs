@@ -13,7 +13,7 @@ const FORM_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUME
 
 /// Percent-encode a form or query component: everything but RFC 3986 unreserved characters
 /// (`A–Z a–z 0–9 - . _ ~`) becomes `%XX`, so a space is `%20` and `|`, `?`, `=`, `/`, `:` are
-/// escaped (cases B10, B21). Decodes identically under `application/x-www-form-urlencoded`.
+/// escaped. Decodes identically under `application/x-www-form-urlencoded`.
 pub fn form_encode(value: &str) -> String {
     percent_encoding::utf8_percent_encode(value, FORM_VALUE).to_string()
 }

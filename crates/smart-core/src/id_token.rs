@@ -2,11 +2,12 @@
 //! signature + claims verification ([`IdTokenVerifier`] → [`VerifiedIdTokenClaims`]).
 //!
 //! SMART's `sso-openid-connect` profile returns an `id_token` whose `fhirUser` claim names
-//! the signed-in user as a FHIR resource (OIDC-03). Before trusting it, verify it as OIDC Core
-//! 1.0 §3.1.3.7 requires (OIDC-01) following the SMART steps (OIDC-02): the issuer's
-//! `jwks_uri` (from SMART discovery, or `{issuer}/.well-known/openid-configuration`), the
-//! signing key by `kid`, the JWS signature (RS256 at least: OIDC-04; also RS384, ES256,
-//! ES384), then `iss`, `aud`/`azp`, `exp`, `iat`, `nbf` and `nonce`.
+//! the signed-in user as a FHIR resource. Before trusting it, verify it as OIDC Core 1.0
+//! §3.1.3.7 requires, following the steps of SMART App Launch §"Scopes and Launch Context"
+//! ("Steps for using an ID token"): the issuer's `jwks_uri` (from SMART discovery, or
+//! `{issuer}/.well-known/openid-configuration`), the signing key by `kid`, the JWS signature
+//! (RS256, which SMART servers must support; also RS384, ES256, ES384), then `iss`,
+//! `aud`/`azp`, `exp`, `iat`, `nbf` and `nonce`.
 //!
 //! [`UnverifiedIdTokenClaims::decode`] only *decodes* (the name says so): do not make
 //! authorization decisions from its output. [`IdTokenVerifier`] is a sans-IO [`Flow`] like
@@ -70,7 +71,7 @@ pub enum ClaimWarning {
 /// `aud`, `exp` or `iat` is then missing.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct UnverifiedIdTokenClaims {
-    /// `iss`: the OpenID issuer (not necessarily the FHIR base; case B06).
+    /// `iss`: the OpenID issuer (not necessarily the FHIR base).
     pub iss: Option<String>,
     /// `sub`: the subject identifier.
     pub sub: Option<String>,
@@ -190,8 +191,8 @@ impl UnverifiedIdTokenClaims {
 pub const DEFAULT_ID_TOKEN_CLOCK_SKEW_SECS: u64 = 60;
 
 /// The most times an [`IdTokenVerifier`] fetches the JWKS for one token: once, plus one
-/// refetch when the token's `kid` is not in it yet (case B06: a rotated key may be
-/// published after the first tokens it signs).
+/// refetch when the token's `kid` is not in it yet (some servers publish a rotated key only
+/// after the first tokens it signs).
 pub const MAX_JWKS_FETCHES: u8 = 2;
 
 /// Control characters removed, at most 200 characters: for token-supplied strings in errors.
@@ -323,8 +324,9 @@ enum State {
     Finished,
 }
 
-/// Verifies an OpenID Connect `id_token` (OIDC Core 1.0 §3.1.3.7; SMART OIDC-01, OIDC-02,
-/// OIDC-04): a sans-IO [`Flow`] whose output is [`VerifiedIdTokenClaims`].
+/// Verifies an OpenID Connect `id_token` (OIDC Core 1.0 §3.1.3.7; SMART App Launch §"Scopes
+/// and Launch Context", "Steps for using an ID token"): a sans-IO [`Flow`] whose output is
+/// [`VerifiedIdTokenClaims`].
 ///
 /// Requests, in order (each a `GET` with `Accept: application/json`):
 /// 1. unless a `jwks_uri` is known ([`with_jwks_uri`](Self::with_jwks_uri), or
@@ -333,12 +335,12 @@ enum State {
 ///    `issuer` must equal the expected issuer; its `jwks_uri` is used;
 /// 2. the JWKS; the key is the one whose `kid` equals the token's, or, when the token has no
 ///    `kid`, the only key usable with its `alg`;
-/// 3. only if no key fits: the JWKS once more (case B06), then
+/// 3. only if no key fits: the JWKS once more (the key may have been published late), then
 ///    [`IdTokenError::NoMatchingKey`]. At most [`MAX_JWKS_FETCHES`] JWKS requests.
 ///
 /// Then, with the `now` of the `poll` that returns `Ready` and a clock skew (default
-/// [`DEFAULT_ID_TOKEN_CLOCK_SKEW_SECS`]): `iss` equals the expected issuer (the OIDC
-/// issuer, **not** the FHIR base: case B06); `sub` is present; `aud` (string or array)
+/// [`DEFAULT_ID_TOKEN_CLOCK_SKEW_SECS`]): `iss` equals the expected issuer (the OIDC issuer,
+/// **not** the FHIR base, which on many EHRs differs); `sub` is present; `aud` (string or array)
 /// contains the `client_id`; `azp`, required when `aud` has several entries, equals the
 /// `client_id`; `exp + skew > now`; `iat <= now + skew`; `nbf` (if any) `<= now + skew`; and
 /// `nonce` equals the expected one when [`with_nonce`](Self::with_nonce) was used.
@@ -411,9 +413,9 @@ impl IdTokenVerifier {
         })
     }
 
-    /// Verify against a SMART discovery result (spec digest §2.2): the expected issuer is its
-    /// `issuer`, and its `jwks_uri`, when present, is used directly (no OpenID configuration
-    /// request).
+    /// Verify against a SMART discovery result (`.well-known/smart-configuration`): the expected
+    /// issuer is its `issuer`, and its `jwks_uri`, when present, is used directly (no OpenID
+    /// configuration request).
     ///
     /// # Errors
     /// As [`new`](Self::new); [`IdTokenError::Discovery`] (naming the discovery URL) when the

@@ -1,5 +1,5 @@
-//! Token introspection (RFC 7662; SMART App Launch §"Token Introspection", spec digest §8,
-//! requirement INTRO-01) and token revocation (RFC 7009; the IG defines only the
+//! Token introspection (RFC 7662; SMART App Launch §"Token Introspection") and token
+//! revocation (RFC 7009; the IG defines only the
 //! `revocation_endpoint` discovery member).
 //!
 //! Two one-shot [`Flow`](crate::flow::Flow)s, [`introspect`] and [`revoke`], each one `POST`;
@@ -85,7 +85,8 @@ impl TokenTypeHint {
     }
 }
 
-/// How the caller authenticates to the introspection endpoint (INTRO-01).
+/// How the caller authenticates to the introspection endpoint (SMART App Launch §"Token
+/// Introspection").
 ///
 /// SMART 2.0.0/2.1.0: clients SHOULD be able to authenticate with their client credentials;
 /// 2.2.0: servers SHALL (if the endpoint is protected) accept an appropriately-scoped SMART
@@ -314,7 +315,8 @@ pub fn revoke(
     )
 }
 
-/// An introspection response (RFC 7662 §2.2 plus the SMART members of spec digest §8).
+/// An introspection response (RFC 7662 §2.2 plus the SMART members of SMART App Launch
+/// §"Token Introspection").
 ///
 /// When [`active`](Self::active) is `false` every other field is empty: RFC 7662 says an
 /// inactive answer carries no further information, so nothing else in it is trusted (or
@@ -326,7 +328,7 @@ pub struct Introspection {
     /// `active` (REQUIRED): whether the token is currently valid at this server.
     pub active: bool,
     /// `scope`: space-separated scopes of the token (SMART: SHALL). A JSON array of strings
-    /// is joined with spaces (like case B15). May use SMART v1 forms (`patient/*.read`).
+    /// is joined with spaces, as for token responses. May use SMART v1 forms (`patient/*.read`).
     pub scope: Option<String>,
     /// `client_id` the token was issued to (SMART: SHALL).
     pub client_id: Option<String>,

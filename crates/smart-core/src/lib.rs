@@ -30,7 +30,7 @@
 //! | [`token`] | token responses, OAuth errors, launch context (`patient`, `fhirContext`…) | IG "Scopes and Launch Context" |
 //! | [`id_token`] | `id_token` verification (JWKS, RS256/RS384/ES256/ES384, claims) and `fhirUser` | IG §"identity data" |
 //! | [`scope`] | the scope language: parse, build, compare, explain | IG "Scopes" |
-//! | [`introspection`] | RFC 7662 token introspection (client or bearer auth) and RFC 7009 revocation | IG "Token Introspection" (INTRO-01) |
+//! | [`introspection`] | RFC 7662 token introspection (client or bearer auth) and RFC 7009 revocation | IG "Token Introspection" |
 //!
 //! ## Driving a flow by hand
 //!

@@ -1,9 +1,8 @@
 //! PKCE (RFC 7636) with the `S256` method only, and the OAuth `state` parameter
-//! (SMART App Launch §"App Launch: Request authorization", AUTHZ-05, AUTHZ-07).
+//! (SMART App Launch §"Obtain authorization code" and "Considerations for PKCE Support").
 //!
 //! `plain` is never offered: SMART 2.x requires `S256`, and a client must not downgrade when a
-//! server does not advertise it (spec digest §11 item 10). Randomness comes from the injected
-//! [`Entropy`].
+//! server does not advertise it. Randomness comes from the injected [`Entropy`].
 
 use crate::entropy::{Entropy, random_base64url};
 use crate::error::Error;
@@ -12,13 +11,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest as _, Sha256};
 
-/// The only `code_challenge_method` this library sends (RFC 7636 §4.2; AUTHZ-07).
+/// The only `code_challenge_method` this library sends (RFC 7636 §4.2; SMART App Launch
+/// forbids `plain`).
 pub const CODE_CHALLENGE_METHOD: &str = "S256";
 
 /// Random bytes in a generated `code_verifier` (RFC 7636 §4.1 recommends 32 → 43 characters).
 pub const CODE_VERIFIER_BYTES: usize = 32;
 
-/// Random bytes in a generated `state` (256 bits; AUTHZ-05 asks for at least 122).
+/// Random bytes in a generated `state` (256 bits; SMART App Launch §"Obtain authorization
+/// code" asks for at least 122).
 pub const STATE_BYTES: usize = 32;
 
 /// A fresh `code_verifier`: 32 random bytes, base64url without padding — 43 characters from
@@ -46,8 +47,8 @@ pub fn is_valid_code_verifier(verifier: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
-/// A fresh OAuth `state` value: 32 random bytes, base64url without padding (43 characters,
-/// 256 bits; AUTHZ-05 requires at least 122 unpredictable bits). Compare it on the callback
+/// A fresh OAuth `state` value: 32 random bytes, base64url without padding (43 characters, 256
+/// bits; SMART App Launch requires at least 122 unpredictable bits). Compare it on the callback
 /// with [`CsrfToken`]'s constant-time equality.
 ///
 /// # Errors

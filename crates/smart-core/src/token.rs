@@ -38,29 +38,30 @@ pub struct TokenResponse {
     pub access_token: AccessToken,
     /// `token_type` as sent (`Bearer` or `bearer`); compare with [`is_bearer`](Self::is_bearer).
     pub token_type: String,
-    /// `expires_in` in **seconds**: a JSON number or a numeric string (B13); `None` when
-    /// absent or `null`.
+    /// `expires_in` in **seconds**: a JSON number or a numeric string (as some servers send it);
+    /// `None` when absent or `null`.
     #[serde(default)]
     pub expires_in: Option<u64>,
     /// Absolute expiry: the `now` passed to [`parse_token_response`] + `expires_in`. `None`
     /// when the lifetime is unknown (never "already expired").
     #[serde(default)]
     pub expires_at: Option<UnixTime>,
-    /// `scope`: granted scopes, space-separated (a JSON array is joined with spaces, B15).
-    /// `None` when absent (SMART requires it; a warning is recorded, B16).
+    /// `scope`: granted scopes, space-separated (a JSON array, which some servers send, is
+    /// joined with spaces). `None` when absent (SMART requires it; a warning is recorded).
     #[serde(default)]
     pub scope: Option<String>,
     /// Whether [`scope`](Self::scope) was filled in from the request by
-    /// [`infer_missing_scope`](Self::infer_missing_scope) (B16).
+    /// [`infer_missing_scope`](Self::infer_missing_scope).
     #[serde(default)]
     pub scope_inferred: bool,
-    /// `refresh_token`; `null` and `""` are `None` (`""` with a warning, B19).
+    /// `refresh_token`; `null` and `""` are `None` (`""` with a warning).
     #[serde(default)]
     pub refresh_token: Option<RefreshToken>,
     /// `id_token` (compact JWT, unverified here).
     #[serde(default)]
     pub id_token: Option<IdToken>,
-    /// Launch context members (spec digest §3.7).
+    /// Launch context members (SMART App Launch §"Scopes and Launch Context", "Launch context
+    /// arrives with your access_token").
     #[serde(default)]
     pub context: LaunchContext,
     /// `authorization_details` (2.2.0, experimental, RFC 9396), kept as JSON.
@@ -168,7 +169,7 @@ impl TokenResponse {
     }
 
     /// Whether the access token is expired, or expires within `skew_secs` seconds of `now`.
-    /// An unknown expiry (`expires_at == None`) is never expired (B13).
+    /// An unknown expiry (`expires_at == None`) is never expired.
     pub fn is_expired(&self, now: UnixTime, skew_secs: u64) -> bool {
         self.expires_at
             .is_some_and(|at| now.plus_secs(skew_secs) >= at)
@@ -187,7 +188,7 @@ impl TokenResponse {
         self.granted_scopes().contains(&scope)
     }
 
-    /// B16 / RFC 6749 §5.1: when the response had no `scope`, the granted scope is the
+    /// RFC 6749 §5.1: when the response had no `scope`, the granted scope is the
     /// requested one. Fills [`scope`](Self::scope) with `requested` and sets
     /// [`scope_inferred`](Self::scope_inferred); does nothing when `scope` is present.
     pub fn infer_missing_scope(&mut self, requested: &str) {

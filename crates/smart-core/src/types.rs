@@ -65,8 +65,8 @@ impl FhirBaseUrl {
     }
 
     /// The base exactly as received (an EHR launch's `iss`, byte for byte). This is the value
-    /// sent as `aud` (AUTHZ-06; case B01: slash normalisation applies to building URLs, not
-    /// to `aud`).
+    /// sent as `aud` (SMART App Launch §"Obtain authorization code"; trailing-slash
+    /// normalisation applies to building URLs, not to `aud`).
     pub fn as_given(&self) -> &str {
         &self.given
     }

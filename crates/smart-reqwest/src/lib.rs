@@ -1,7 +1,7 @@
 //! # smart-reqwest
 //!
 //! An async driver for the [`smart_core`] SMART on FHIR state machines, built on
-//! [`reqwest`] (rustls) and tokio.
+//! [`reqwest`](https://docs.rs/reqwest/0.13) (rustls) and tokio.
 //!
 //! - [`HttpClient`] sends one [`HttpRequest`](smart_core::HttpRequest) and runs any
 //!   [`Flow`](smart_core::Flow) to completion ([`HttpClient::run`]).

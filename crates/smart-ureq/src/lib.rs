@@ -1,7 +1,7 @@
 //! # smart-ureq
 //!
 //! A blocking driver for the [`smart_core`] SMART on FHIR state machines, built on
-//! [`ureq`] 3 with rustls.
+//! [`ureq`](https://docs.rs/ureq/3) 3 with rustls.
 //!
 //! - [`HttpClient`] sends one [`HttpRequest`](smart_core::HttpRequest) and runs any
 //!   [`Flow`](smart_core::Flow) to completion ([`HttpClient::run`]).

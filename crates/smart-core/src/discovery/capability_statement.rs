@@ -8,12 +8,13 @@ use serde_json::Value;
 use url::Url;
 
 /// Parse a FHIR CapabilityStatement (`[base]/metadata`; DSTU2 `Conformance` too) for the
-/// deprecated `oauth-uris` extension (spec digest §2.1, DISC-09).
+/// deprecated `oauth-uris` extension (SMART App Launch §"Conformance": conveying the
+/// endpoints in the CapabilityStatement is deprecated; SMART App Launch 1.0 required it).
 ///
-/// The extension is taken from whichever `rest[]` entry carries it under `security.extension`;
-/// no `security.service` coding is required (B05). Sub-extensions `authorize`, `token`
-/// (required), `register`, `manage`, `introspect`, `revoke` (`valueUri`, or `valueUrl`) map to
-/// the corresponding endpoints; the STU1 `capabilities` extension (`valueCode`) is read if
+/// The extension is taken from whichever `rest[]` entry carries it under `security.extension`; no
+/// `security.service` coding is required (many servers omit it). Sub-extensions `authorize`,
+/// `token` (required), `register`, `manage`, `introspect`, `revoke` (`valueUri`, or `valueUrl`) map
+/// to the corresponding endpoints; the STU1 `capabilities` extension (`valueCode`) is read if
 /// present. The result has [`ConfigSource::CapabilityStatement`].
 ///
 /// Tolerant like [`parse_smart_configuration`](super::parse_smart_configuration): one leading

@@ -14,9 +14,10 @@ pub const OAUTH_URIS_EXTENSION: &str =
 pub const CAPABILITIES_EXTENSION: &str =
     "http://fhir-registry.smarthealthit.org/StructureDefinition/capabilities";
 
-/// A SMART capability string (spec digest §2.3). The set is open: unknown strings, full-URI
-/// extension capabilities and the pre-STU1 names `context-passthrough-banner` /
-/// `context-passthrough-style` are kept verbatim in [`Capability::Other`].
+/// A SMART capability string (SMART App Launch §"Conformance", "Capabilities"). The set is open:
+/// unknown strings, full-URI extension capabilities and the pre-STU1 names
+/// `context-passthrough-banner` / `context-passthrough-style` are kept verbatim in
+/// [`Capability::Other`].
 ///
 /// Serialized as its string form ([`Capability::as_str`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -205,7 +206,8 @@ pub struct AssociatedEndpoint {
     pub capabilities: Vec<Capability>,
 }
 
-/// The `.well-known/smart-configuration` document (STU 2.2 field set, spec digest §2.2).
+/// The `.well-known/smart-configuration` document (STU 2.2 field set; SMART App Launch
+/// §"Conformance", "Metadata").
 ///
 /// Array fields that the document omits are empty vectors; whether a REQUIRED or RECOMMENDED
 /// field was absent is recorded in [`Discovered::warnings`] (see [`Discovered::is_missing`]).
@@ -253,7 +255,7 @@ pub struct SmartConfiguration {
     /// `user_access_brand_identifier`: 2.2 RECOMMENDED, a FHIR Identifier **object**.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_access_brand_identifier: Option<Identifier>,
-    /// `scopes_supported`: RECOMMENDED; not exhaustive (DISC-04).
+    /// `scopes_supported`: RECOMMENDED; not exhaustive (the server may support more).
     #[serde(default)]
     pub scopes_supported: Vec<String>,
     /// `response_types_supported`: RECOMMENDED, e.g. `code`.
@@ -268,11 +270,12 @@ pub struct SmartConfiguration {
     /// `revocation_endpoint`: RECOMMENDED (RFC 7009).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_endpoint: Option<Endpoint>,
-    /// `capabilities`: REQUIRED by the spec; an open set (DISC-07).
+    /// `capabilities`: REQUIRED by the spec; an open set (unknown strings and full URIs are
+    /// kept).
     #[serde(default)]
     pub capabilities: Vec<Capability>,
     /// `code_challenge_methods_supported`: REQUIRED (SHALL include `S256`, SHALL NOT include
-    /// `plain`). Empty when absent (B03).
+    /// `plain`). Empty when absent (some servers omit it although they support PKCE).
     #[serde(default)]
     pub code_challenge_methods_supported: Vec<String>,
     /// Every member this type does not model, with its original JSON value.
@@ -316,7 +319,7 @@ impl SmartConfiguration {
     }
 
     /// Whether `code_challenge_methods_supported` lists `S256`. `false` when the list is
-    /// absent — which is *not* a reason to skip PKCE (B03): App Launch always sends S256.
+    /// absent — which is *not* a reason to skip PKCE: App Launch always sends S256.
     pub fn supports_s256(&self) -> bool {
         self.code_challenge_methods_supported
             .iter()
@@ -324,7 +327,8 @@ impl SmartConfiguration {
     }
 
     /// Strict PKCE check for callers that want to refuse servers that advertise PKCE methods
-    /// without `S256` (DISC-06). An absent list passes (B03: the server may still do PKCE).
+    /// without `S256` (the IG requires servers to list it). An absent list passes: the server
+    /// may still do PKCE.
     ///
     /// # Errors
     /// [`DiscoveryErrorKind::PkceS256Unsupported`] when the list is present and lacks `S256`.
@@ -350,9 +354,10 @@ impl SmartConfiguration {
         }
     }
 
-    /// Lenient `private_key_jwt` support (B04): `true` unless the server lists token-endpoint
+    /// Lenient `private_key_jwt` support: `true` unless the server lists token-endpoint
     /// auth methods *and* `private_key_jwt` is not among them. Even then a backend client may
-    /// still try (B04 says "warn but still try"); see [`private_key_jwt_advertised`](Self::private_key_jwt_advertised).
+    /// still try, with a warning (some servers accept it without advertising it); see
+    /// [`private_key_jwt_advertised`](Self::private_key_jwt_advertised).
     pub fn supports_private_key_jwt(&self) -> bool {
         self.private_key_jwt_advertised().unwrap_or(true)
     }
@@ -389,7 +394,7 @@ impl SmartConfiguration {
 pub enum ConfigSource {
     /// `{base}/.well-known/smart-configuration` (the 2.x mechanism).
     WellKnown,
-    /// `{base}/metadata`, the deprecated `oauth-uris` extension (legacy fallback, DISC-09).
+    /// `{base}/metadata`, the deprecated `oauth-uris` extension (legacy fallback).
     CapabilityStatement,
 }
 
@@ -402,7 +407,8 @@ pub enum WarningKind {
     MissingRequired,
     /// A RECOMMENDED field is absent.
     MissingRecommended,
-    /// A relative endpoint URL was resolved against the FHIR base (DISC-03).
+    /// A relative endpoint URL was resolved against the FHIR base (SMART App Launch
+    /// §"Conformance": endpoints SHALL be absolute; clients SHOULD resolve relative ones).
     RelativeUrlResolved,
     /// A pre-STU1 capability name (e.g. `context-passthrough-banner`).
     LegacyCapability,
@@ -410,7 +416,7 @@ pub enum WarningKind {
     Pkce,
     /// `token_endpoint_auth_methods_supported` lists methods but not `private_key_jwt`.
     AuthMethod,
-    /// An endpoint is neither `https` nor loopback `http` (SEC-01).
+    /// An endpoint is neither `https` nor loopback `http` (the IG requires TLS).
     Insecure,
     /// A member had the wrong JSON type or form: it was normalised (a single string read as
     /// a one-element list) or dropped (a non-string list item, an object where a string
@@ -457,7 +463,7 @@ pub struct Discovered {
 
 impl Discovered {
     /// Whether `field` (a REQUIRED or RECOMMENDED member) was absent from the document — e.g.
-    /// `is_missing("capabilities")` distinguishes an absent list from an empty one (B04).
+    /// `is_missing("capabilities")` distinguishes an absent list from an empty one.
     pub fn is_missing(&self, field: &str) -> bool {
         self.warnings.iter().any(|w| {
             w.field == field

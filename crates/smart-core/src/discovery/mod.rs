@@ -1,17 +1,17 @@
-//! Discovery: `.well-known/smart-configuration` (SMART App Launch §"Conformance", spec digest
-//! §2), with the deprecated CapabilityStatement `oauth-uris` extension as an optional fallback.
+//! Discovery: `.well-known/smart-configuration` (SMART App Launch §"Conformance"), with the
+//! deprecated CapabilityStatement `oauth-uris` extension as an optional fallback.
 //!
 //! * [`parse_smart_configuration`] and [`parse_capability_statement`] are pure parsers.
 //! * [`Discovery`] is the sans-IO [`Flow`] that fetches
 //!   `{base}/.well-known/smart-configuration` and, only if that answer is unusable (non-2xx or
 //!   not JSON), `{base}/metadata` — one request at a time, never both at once.
 //!
-//! Parsing is lenient where the spec and real servers disagree (case ids refer to the team's
-//! acceptance cases): missing `capabilities` (B04), missing `code_challenge_methods_supported`
-//! (B03), unknown and legacy capability strings and relative endpoint URLs are accepted and
-//! reported as [`DiscoveryWarning`]s. Only `token_endpoint` is a hard requirement.
+//! Parsing is lenient where the spec and real servers disagree: missing `capabilities`,
+//! missing `code_challenge_methods_supported`, unknown and legacy capability strings and
+//! relative endpoint URLs are accepted and reported as [`DiscoveryWarning`]s (the rules are
+//! listed in `docs/non-conforming-servers.md`). Only `token_endpoint` is a hard requirement.
 //!
-//! **PKCE decision (B03, DISC-06).** Discovery never fails because of
+//! **PKCE decision.** Discovery never fails because of
 //! `code_challenge_methods_supported`: a backend-services client has no use for PKCE, and an
 //! App Launch client always uses `S256` and never `plain`, whatever the document lists. A
 //! missing list, or a list without `S256` (or with `plain`), produces a warning. Callers that

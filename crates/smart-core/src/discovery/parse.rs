@@ -551,7 +551,7 @@ pub fn parse_smart_configuration(
         None => cx.warn(
             "capabilities",
             WarningKind::MissingRequired,
-            "REQUIRED field absent; no SMART capability is advertised (B04)",
+            "REQUIRED field absent; no SMART capability is advertised",
         ),
     }
     match pkce {
@@ -575,7 +575,7 @@ pub fn parse_smart_configuration(
         None => cx.warn(
             "code_challenge_methods_supported",
             WarningKind::MissingRequired,
-            "REQUIRED field absent; PKCE with S256 is still used (B03)",
+            "REQUIRED field absent; PKCE with S256 is still used",
         ),
     }
     if let Some(m) = methods {
@@ -583,7 +583,7 @@ pub fn parse_smart_configuration(
             cx.warn(
                 "token_endpoint_auth_methods_supported",
                 WarningKind::AuthMethod,
-                "`private_key_jwt` is not listed; asymmetric clients may still try (B04)",
+                "`private_key_jwt` is not listed; asymmetric clients may still try",
             );
         }
         config.token_endpoint_auth_methods_supported = m;

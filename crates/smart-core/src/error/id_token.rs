@@ -2,8 +2,9 @@
 
 use std::fmt;
 
-/// Why an OpenID Connect `id_token` was rejected (OIDC Core 1.0 §3.1.3.7, spec digest §7;
-/// SMART OIDC-01, OIDC-02, OIDC-04). Produced by [`crate::id_token::IdTokenVerifier`].
+/// Why an OpenID Connect `id_token` was rejected (OIDC Core 1.0 §3.1.3.7; SMART App Launch
+/// §"Scopes and Launch Context", "Scopes for requesting identity data"). Produced by
+/// [`crate::id_token::IdTokenVerifier`].
 ///
 /// Never carries the token, its signature or a key: only claim *names*, the issuer and
 /// `client_id` strings, `kid`s and `alg` names (control characters removed, truncated), and
@@ -17,7 +18,7 @@ pub enum IdTokenError {
     /// and granted?).
     Missing,
     /// The OpenID configuration (`{issuer}/.well-known/openid-configuration`) or the JWKS
-    /// could not be used (OIDC-02).
+    /// could not be used.
     Discovery {
         /// The URL that was fetched (or would have been).
         url: String,
@@ -38,7 +39,8 @@ pub enum IdTokenError {
     /// or the symmetric `HS256`, which a client must never accept for an `id_token`).
     UnsupportedAlg(String),
     /// No key in the JWKS matches the token (its `kid`, or any key usable with its `alg` when
-    /// it has no `kid`), even after fetching the JWKS a second time (case B06).
+    /// it has no `kid`), even after fetching the JWKS a second time (a server may sign with a
+    /// new key before its JWKS lists it).
     NoMatchingKey {
         /// The token's `kid`, if it has one.
         kid: Option<String>,
@@ -62,7 +64,8 @@ pub enum IdTokenError {
     /// The signature does not verify with the selected key (tampered token or wrong key).
     BadSignature,
     /// `iss` differs from the expected issuer (OIDC Core §3.1.3.7 step 2). Note that the
-    /// expected issuer is the OIDC issuer from discovery, not the FHIR base (case B06).
+    /// expected issuer is the OIDC issuer from discovery, not the FHIR base (on many EHRs the
+    /// two differ).
     IssuerMismatch {
         /// The issuer the verifier expected.
         expected: String,

@@ -30,8 +30,8 @@ pub enum Error {
     Scope(ScopeError),
     /// A private key could not be loaded or used.
     Key(KeyError),
-    /// An OpenID Connect `id_token` failed verification (signature or claims; OIDC-01,
-    /// OIDC-02, OIDC-04). See [`crate::id_token::IdTokenVerifier`].
+    /// An OpenID Connect `id_token` failed verification (signature or claims; OIDC Core 1.0
+    /// §3.1.3.7). See [`crate::id_token::IdTokenVerifier`].
     IdToken(IdTokenError),
     /// The token endpoint issued a token of a type this library does not use (only `Bearer`,
     /// compared case-insensitively, is supported; RFC 6749 §7.1). The token is discarded.
@@ -49,7 +49,7 @@ pub enum Error {
     /// The entropy source failed.
     Entropy,
     /// The access token is expired or was rejected, and there is no refresh token: the app
-    /// must launch again (case B19). No request was made.
+    /// must launch again. No request was made.
     NoRefreshToken,
     /// Invalid configuration supplied by the caller (the message names the option).
     Config(String),

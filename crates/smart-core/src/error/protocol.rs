@@ -5,7 +5,7 @@ use std::fmt;
 
 use super::OAuthError;
 
-/// Why discovery failed (SMART App Launch §"Discovery", spec digest §2).
+/// Why discovery failed (SMART App Launch §"Conformance", "Using .well-known").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiscoveryError {
     /// The URL that was fetched.
@@ -203,7 +203,7 @@ impl fmt::Display for CallbackError {
     }
 }
 
-/// A malformed scope string (spec digest §6, SCOPE-01..SCOPE-03, CTX-04).
+/// A malformed scope string (SMART App Launch §"Scopes and Launch Context").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScopeError {
     /// The offending scope token.
@@ -230,15 +230,15 @@ pub enum ScopeErrorKind {
     InvalidResourceType,
     /// No `.` and permissions after the resource type, or nothing after the `.`.
     MissingPermissions,
-    /// A letter outside `cruds` (SCOPE-02).
+    /// A letter outside `cruds`.
     UnknownPermission,
     /// A permission letter appears twice.
     RepeatedPermission,
-    /// Permission letters not an in-order subset of `cruds` (`.sr`; case B25).
+    /// Permission letters not an in-order subset of `cruds` (`.sr`).
     OutOfOrder,
-    /// A malformed granular `?name=value` parameter (SCOPE-03), or parameters on a v1 scope.
+    /// A malformed granular `?name=value` parameter, or parameters on a v1 scope.
     InvalidParameter,
-    /// A malformed `launch/<type>[?role=<uri>]` scope (SCOPE-07, CTX-04).
+    /// A malformed `launch/<type>[?role=<uri>]` scope.
     InvalidLaunch,
 }
 

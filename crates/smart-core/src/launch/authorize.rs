@@ -22,7 +22,7 @@ use crate::types::{ClientId, Endpoint, FhirBaseUrl};
 /// The app's state between the redirect and the callback: store it in the user's session
 /// (it serializes with serde) and pass it to [`callback`](Self::callback) once. It is not
 /// `Clone` and `callback` consumes it, so one authorization cannot be redeemed twice in
-/// process; a store must delete it when it is taken (REDIR-01, case B12c).
+/// process; a store must delete it when it is taken, so a replayed callback finds nothing.
 ///
 /// It contains the PKCE `code_verifier` and `state`: keep it server side or encrypted.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -132,11 +132,13 @@ impl std::fmt::Debug for AuthorizationRequest {
     }
 }
 
-/// Build the authorization request (AUTHZ-01..AUTHZ-08) from a discovered configuration.
+/// Build the authorization request (SMART App Launch §"Obtain authorization code") from a
+/// discovered configuration.
 ///
 /// Fresh PKCE verifier (S256; sent even when discovery omits
-/// `code_challenge_methods_supported`, case B03) and fresh `state`; `aud` = the FHIR base as
-/// given; `launch` only for an EHR launch; every parameter percent-encoded (case B10).
+/// `code_challenge_methods_supported`) and fresh `state`; `aud` = the FHIR base as
+/// given; `launch` only for an EHR launch; every parameter percent-encoded (so granular
+/// scopes with `?`, `=`, `|` survive).
 ///
 /// # Errors
 /// [`Error::Discovery`] when the server has no `authorization_endpoint` or lists PKCE

@@ -39,7 +39,7 @@ impl std::fmt::Debug for CallbackParams {
 }
 
 /// Parse a redirect URL. The first occurrence of each parameter wins; unknown parameters
-/// (such as a registered `redirect_uri`'s own query, case B08) are ignored.
+/// (such as a registered `redirect_uri`'s own query) are ignored.
 ///
 /// # Errors
 /// [`Error::Parse`] with [`Document::CallbackUrl`] when it is not an absolute URL.
@@ -103,7 +103,7 @@ fn url_without_query(url: &Url) -> String {
 }
 
 /// The outcome of a validated callback, with any warnings (e.g. an RFC 9207 `iss` that could
-/// not be checked because discovery had no `issuer`, case B11c).
+/// not be checked because discovery had no `issuer`).
 #[derive(Debug)]
 pub struct ValidatedCallback {
     /// The code exchange to run.
@@ -113,7 +113,8 @@ pub struct ValidatedCallback {
 }
 
 impl PendingAuthorization {
-    /// Validate the redirect (REDIR-01, REDIR-02, RFC 9207) and produce the code exchange.
+    /// Validate the redirect (`state`, RFC 6749 §4.1.2 and §4.1.2.1; RFC 9207) and produce the
+    /// code exchange.
     /// Consumes `self`: the pending entry is spent whatever the outcome.
     ///
     /// Checks in order: `state` present ([`CallbackError::MissingState`]; an error redirect
@@ -123,7 +124,7 @@ impl PendingAuthorization {
     /// ([`CallbackError::RedirectUriMismatch`]); an `error` parameter
     /// ([`CallbackError::Authorization`]); RFC 9207 `iss`, when present, equal to the
     /// discovered issuer ([`CallbackError::IssuerMismatch`]; when discovery had no issuer the
-    /// check is skipped with a warning, case B11c; a missing `iss` is
+    /// check is skipped with a warning; a missing `iss` is
     /// [`CallbackError::MissingIssuer`] when the server advertised
     /// `authorization_response_iss_parameter_supported`); a `code`
     /// ([`CallbackError::MissingCode`]).
@@ -206,7 +207,7 @@ pub fn fuzz_callback_url(data: &[u8]) {
 
 /// An in-memory set of pending authorizations keyed by `state`, for apps (and the CLI) that
 /// keep several launches open at once. [`take`](Self::take) removes the entry it returns, so
-/// a replayed callback finds nothing ([`CallbackError::UnknownState`], case B12c).
+/// a replayed callback finds nothing ([`CallbackError::UnknownState`]).
 #[derive(Debug, Default)]
 pub struct PendingAuthorizations {
     entries: std::collections::HashMap<[u8; 32], PendingAuthorization>,

@@ -1,5 +1,6 @@
-//! SMART App Launch (spec digest §3): EHR and standalone launch, the authorization request
-//! with PKCE and `state`, callback validation, the code exchange and refresh.
+//! SMART App Launch (IG page "App Launch: Launch and Authorization"): EHR and standalone
+//! launch, the authorization request with PKCE and `state`, callback validation, the code
+//! exchange and refresh.
 //!
 //! The flow spans two HTTP handlers of the app (and possibly two processes), so its phases
 //! are separate values:
@@ -63,8 +64,8 @@ impl EhrLaunch {
     /// of each parameter wins.
     ///
     /// # Errors
-    /// [`CallbackError::MissingIss`] / [`CallbackError::MissingLaunch`] (case B01c: before
-    /// any request), [`Error::Config`] when `iss` is not an http(s) URL.
+    /// [`CallbackError::MissingIss`] / [`CallbackError::MissingLaunch`] (before any
+    /// request), [`Error::Config`] when `iss` is not an http(s) URL.
     pub fn from_url(launch_url: &str) -> Result<Self, Error> {
         let query = match Url::parse(launch_url) {
             Ok(u) => u.query().unwrap_or("").to_owned(),
@@ -134,9 +135,10 @@ impl std::fmt::Debug for IssAllowList {
 pub struct AppConfig {
     /// How the app authenticates at the token endpoint (public, symmetric, asymmetric).
     pub client_auth: ClientAuth,
-    /// The registered `redirect_uri`, sent byte-for-byte (case B08).
+    /// The registered `redirect_uri`, sent byte-for-byte (servers compare it exactly, query
+    /// included).
     pub redirect_uri: String,
-    /// Space-separated scopes to request (AUTHZ-04), e.g. `launch openid fhirUser patient/*.rs`.
+    /// Space-separated scopes to request, e.g. `launch openid fhirUser patient/*.rs`.
     pub scope: String,
     /// Accepted `iss` values for EHR launch; `None` accepts any (not recommended).
     pub iss_allow_list: Option<IssAllowList>,

@@ -1,4 +1,4 @@
-//! Builders mirroring the TypeScript seed (`resourceScope`, `launchScope`, `openid`, …).
+//! Scope builders ([`resource_scope`], [`launch_scope`]) and constants ([`OPENID`], …).
 //! Built scopes are always v2, canonical (`c r u d s` order) and valid (strict).
 
 use super::{
@@ -7,17 +7,18 @@ use super::{
 };
 use crate::error::{Error, ScopeErrorKind};
 
-/// `openid` (OIDC sign-in; AUTHZ-11).
+/// `openid` (OIDC sign-in; request it with `fhirUser` to learn who the user is).
 pub const OPENID: Scope = Scope::OpenId;
 /// `fhirUser` (the `fhirUser` claim; needs `openid`).
 pub const FHIR_USER: Scope = Scope::FhirUser;
 /// `profile` (standard OIDC scope).
 pub const PROFILE: Scope = Scope::Profile;
-/// `offline_access` (REFR-01).
+/// `offline_access` (asks for a refresh token).
 pub const OFFLINE_ACCESS: Scope = Scope::OfflineAccess;
-/// `online_access` (REFR-01; experimental in 2.2.0).
+/// `online_access` (asks for a refresh token valid while the user is online; experimental in
+/// 2.2.0).
 pub const ONLINE_ACCESS: Scope = Scope::OnlineAccess;
-/// Bare `launch` (EHR launch, LAUNCH-01).
+/// Bare `launch` (EHR launch: asks for the context the EHR established).
 pub const LAUNCH: Scope = Scope::Launch(LaunchScope::EHR);
 
 /// Anything [`resource_scope`] accepts as permissions.
@@ -90,14 +91,15 @@ impl IntoPermissions for Vec<Interaction> {
     }
 }
 
-/// Build a v2 resource scope (seed `resourceScope({context, resource, perms})`).
+/// Build a v2 resource scope.
 ///
 /// `resource_type` is a FHIR type name or `"*"`; `perms` is letters (`"rs"`), `"*"` (all of
 /// `cruds`), a [`Permissions`] set or a list of [`Interaction`]s. The result is canonical:
-/// `{search, read}` on `patient`/`Observation` gives `patient/Observation.rs` (B25).
+/// `{search, read}` on `patient`/`Observation` gives `patient/Observation.rs`.
 ///
 /// # Errors
-/// [`Error::Scope`] for an empty permission set (spec digest §12), unknown or repeated
+/// [`Error::Scope`] for an empty permission set (the IG's grammar allows `Type.` but no
+/// example uses it, and servers may reject it), unknown or repeated
 /// letters, or an invalid type name.
 pub fn resource_scope(
     context: ScopeContext,
@@ -116,9 +118,8 @@ pub fn resource_scope(
     )?))
 }
 
-/// Build `launch/<context_type>` (seed `launchScope("patient")`), e.g. `patient`,
-/// `encounter`, `imagingstudy` (CTX-04: the IG writes types lowercase; the case given is
-/// kept).
+/// Build `launch/<context_type>`, e.g. `patient`, `encounter`, `imagingstudy` (the IG
+/// writes types lowercase; the case given is kept).
 ///
 /// # Errors
 /// [`Error::Scope`] if `context_type` is empty or not ASCII letters/digits.

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// The access context of a resource scope: the part before `/` (SCOPE-01).
+/// The access context of a resource scope: the part before `/`.
 ///
 /// The three contexts are distinct: a `user/` grant never implies a `patient/` one and vice
 /// versa.

@@ -1,4 +1,5 @@
-//! Requested vs granted scopes (RESP-02: "examine the granted scopes"; cases B16, B21, B25).
+//! Requested vs granted scopes (SMART App Launch §"Scopes and Launch Context", "Wildcard
+//! scopes": apps should examine the granted scopes, which may differ from the request).
 
 use std::fmt;
 
@@ -28,7 +29,7 @@ pub struct ScopeDiff {
     pub refused: Vec<Scope>,
     /// Granted scopes that give something the request did not ask for (unrequested scopes,
     /// or broader ones such as `patient/*.rs` for `patient/Observation.rs`). OAuth allows
-    /// this; it is not an error (B16). In grant order.
+    /// this; it is not an error. In grant order.
     pub added_beyond_request: Vec<Scope>,
 }
 
@@ -39,7 +40,7 @@ impl ScopeDiff {
     }
 }
 
-/// Compare `requested` with `granted` (RESP-02). Never fails.
+/// Compare `requested` with `granted`. Never fails.
 ///
 /// Resource scopes are compared by meaning, interaction by interaction (`.read` ≡ `.rs`;
 /// `.r` + `.s` together cover `.rs`; a granular grant covers an unconditional request only

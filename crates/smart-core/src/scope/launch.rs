@@ -7,7 +7,7 @@ use super::scope_error;
 use crate::error::{Error, ScopeErrorKind};
 
 /// A launch-context scope: `launch`, `launch/<type>` or `launch/<type>?role=<uri>`
-/// (SCOPE-07, CTX-04).
+/// (SMART App Launch §"Scopes and Launch Context", "Scopes for requesting context data").
 ///
 /// The context type is kept exactly as given (the IG writes it lowercase: `launch/patient`,
 /// `launch/imagingstudy`); the role is raw text.
@@ -18,7 +18,7 @@ pub struct LaunchScope {
 }
 
 impl LaunchScope {
-    /// Bare `launch`: EHR launch, asks for the context the EHR established (LAUNCH-01).
+    /// Bare `launch`: EHR launch, asks for the context the EHR established.
     pub const EHR: LaunchScope = LaunchScope {
         context_type: None,
         role: None,
@@ -37,7 +37,7 @@ impl LaunchScope {
         })
     }
 
-    /// Add `?role=<role>` (2.2.0, experimental; at most one role per scope, CTX-04).
+    /// Add `?role=<role>` (2.2.0, experimental; at most one role per scope).
     ///
     /// # Errors
     /// [`Error::Scope`] if this is bare `launch` (a role needs a type), or `role` is empty or

@@ -1,20 +1,18 @@
 //! SMART scopes: parse, build, normalise, compare and explain (SMART App Launch
-//! §"Scopes and Launch Context"; spec digest §6, requirements SCOPE-01..SCOPE-09, CTX-04,
-//! RESP-02, AUTHZ-04).
+//! §"Scopes and Launch Context").
 //!
 //! * [`Scope`] is one scope token, parsed into a typed value. [`ScopeSet`] is an ordered,
 //!   de-duplicated list of them, as carried by the space-separated `scope` parameter.
-//! * Parsing comes in two modes ([`ParseMode`]): **strict** for what this library builds or
-//!   is configured with, **lenient** for what a server grants (spec digest §6.3: "validate
-//!   what it builds strictly and parse what it receives leniently"). Lenient parsing never
-//!   fails on a scope list; anything it cannot type is kept as an opaque [`Scope::Other`]
-//!   together with a [`ScopeWarning`].
+//! * Parsing comes in two modes ([`ParseMode`]): **strict** for what this library builds or is
+//!   configured with, **lenient** for what a server grants (servers may return v1 forms, echoed
+//!   context scopes and extension scopes). Lenient parsing never fails on a scope list; anything it
+//!   cannot type is kept as an opaque [`Scope::Other`] together with a [`ScopeWarning`].
 //! * `Display` writes the canonical form and `parse(display(x)) == x` for every value.
 //!   Granular parameters are kept as raw text, so they round-trip byte for byte.
-//! * Builders mirror the TypeScript seed: [`resource_scope`], [`launch_scope`], [`OPENID`],
-//!   [`FHIR_USER`], [`OFFLINE_ACCESS`], [`ONLINE_ACCESS`], [`LAUNCH`].
+//! * Builders: [`resource_scope`], [`launch_scope`], [`OPENID`], [`FHIR_USER`], [`OFFLINE_ACCESS`],
+//!   [`ONLINE_ACCESS`], [`LAUNCH`].
 //! * [`ScopeSet::permits`] answers "may I do this?" without ever claiming more than was
-//!   granted; [`diff`] compares a request with a grant (RESP-02); [`explain`] renders a scope
+//!   granted; [`diff`] compares a request with a grant; [`explain`] renders a scope
 //!   in plain words.
 //!
 //! ```

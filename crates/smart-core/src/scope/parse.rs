@@ -1,4 +1,5 @@
-//! The scope-token parser (spec digest §6.1 grammar, §6.2 other scopes, §6.3 handling).
+//! The scope-token parser (SMART App Launch §"Scopes and Launch Context": the resource-scope
+//! grammar, the other scopes, and the handling of what servers grant).
 
 use std::fmt;
 
@@ -8,8 +9,8 @@ use super::{
 };
 use crate::error::{Error, ScopeErrorKind};
 
-/// How strictly to parse (spec digest §6.3: validate what you build strictly, parse what
-/// you receive leniently).
+/// How strictly to parse: validate what you build strictly, parse what you receive
+/// leniently.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum ParseMode {
     /// Malformed SMART scopes are errors. Use for scopes the app configures or builds.
@@ -161,7 +162,7 @@ pub(crate) fn check_type_name(n: &str) -> Result<(), Problem> {
     Ok(())
 }
 
-/// A launch context type: ASCII letters/digits, non-empty (case kept, CTX-04).
+/// A launch context type: ASCII letters/digits, non-empty (case kept).
 pub(crate) fn check_launch_type(t: &str) -> Result<(), Problem> {
     if t.is_empty() {
         return Err(Problem::new(
@@ -194,8 +195,7 @@ pub(crate) fn check_role_value(v: &str, base: usize) -> Result<(), Problem> {
         return Err(Problem::new(
             ScopeErrorKind::InvalidLaunch,
             base + i,
-            "at most one role per launch scope (CTX-04); request several roles with several scopes"
-                .into(),
+            "at most one role per launch scope; request several roles with several scopes".into(),
         ));
     }
     check_percent(v, base)
@@ -334,7 +334,7 @@ fn parse_launch(input: &str) -> Result<LaunchScope, Problem> {
                 return Err(Problem::new(
                     ScopeErrorKind::InvalidLaunch,
                     q + 1,
-                    "only `role=<uri>` may follow a launch context type (CTX-04)".into(),
+                    "only `role=<uri>` may follow a launch context type".into(),
                 ));
             };
             check_role_value(v, q + 6)?;

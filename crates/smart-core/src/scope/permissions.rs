@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-/// One FHIR interaction class named by a v2 permission letter (SCOPE-02).
+/// One FHIR interaction class named by a v2 permission letter (SMART App Launch §"Scopes and Launch
+/// Context", "Scopes for requesting FHIR Resources").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Interaction {
     /// `c`: type-level create.
@@ -79,7 +80,7 @@ impl fmt::Display for Interaction {
     }
 }
 
-/// A set of [`Interaction`]s (the `cruds` letters, SCOPE-02). `Display` writes the letters in
+/// A set of [`Interaction`]s (the `cruds` letters). `Display` writes the letters in
 /// canonical order `c r u d s`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct Permissions(u8);
@@ -89,9 +90,9 @@ impl Permissions {
     pub const NONE: Permissions = Permissions(0);
     /// All five interactions: `cruds` (v1 `.*`).
     pub const ALL: Permissions = Permissions(31);
-    /// `rs`, the v2 equivalent of v1 `.read` (SCOPE-06).
+    /// `rs`, the v2 equivalent of v1 `.read`.
     pub const READ_SEARCH: Permissions = Permissions(2 | 16);
-    /// `cud`, the v2 equivalent of v1 `.write` (SCOPE-06).
+    /// `cud`, the v2 equivalent of v1 `.write`.
     pub const CREATE_UPDATE_DELETE: Permissions = Permissions(1 | 4 | 8);
 
     /// The empty set.
@@ -157,7 +158,7 @@ impl Permissions {
     }
 
     /// The v1 keyword with exactly this meaning (`read` = `rs`, `write` = `cud`, `*` =
-    /// `cruds`), if any (SCOPE-06).
+    /// `cruds`), if any.
     pub const fn v1_keyword(self) -> Option<&'static str> {
         match self.0 {
             18 => Some("read"),
@@ -206,7 +207,8 @@ impl fmt::Debug for Permissions {
     }
 }
 
-/// Which permission syntax a resource scope uses (spec digest §6.1).
+/// Which permission syntax a resource scope uses (SMART App Launch §"Scopes and Launch Context",
+/// "FHIR Resource Scope Syntax").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ScopeSyntax {
     /// SMART v1: `.read`, `.write`, `.*` (capability `permission-v1`).
@@ -218,7 +220,7 @@ pub enum ScopeSyntax {
 
 impl ScopeSyntax {
     /// The syntax to request from a server advertising `capabilities` (the discovery
-    /// document's `capabilities` array, spec digest §2.3):
+    /// document's `capabilities` array, SMART App Launch §"Conformance", "Capabilities"):
     ///
     /// * `permission-v2` present → [`ScopeSyntax::V2`];
     /// * otherwise → [`ScopeSyntax::V1`]. That covers servers advertising only

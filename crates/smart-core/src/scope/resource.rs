@@ -7,10 +7,11 @@ use super::parse;
 use super::{Interaction, Permissions, ScopeContext, ScopeSyntax, scope_error};
 use crate::error::{Error, ScopeErrorKind};
 
-/// The resource-type part of a resource scope (SCOPE-01).
+/// The resource-type part of a resource scope.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ResourceType {
-    /// `*`: every resource type, now and in the future (SCOPE-05: avoid for convenience).
+    /// `*`: every resource type, now and in the future (the IG asks apps not to use it merely
+    /// for convenience).
     Any,
     /// One FHIR resource type, case-sensitive PascalCase (`Observation`). Validated when a
     /// [`ResourceScope`] is built: an ASCII uppercase letter followed by ASCII letters/digits.
@@ -56,7 +57,7 @@ impl fmt::Display for ResourceType {
     }
 }
 
-/// One granular-scope search parameter `name=value` (SCOPE-03), stored as the raw text that
+/// One granular-scope search parameter `name=value`, stored as the raw text that
 /// appeared in the scope (percent-encoding untouched) so it round-trips byte for byte.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SearchParam {
@@ -133,7 +134,8 @@ impl fmt::Display for SearchParam {
     }
 }
 
-/// A FHIR resource scope, `context/Type.perms[?params]` (SCOPE-01..03, SCOPE-06).
+/// A FHIR resource scope, `context/Type.perms[?params]` (SMART App Launch §"Scopes and Launch
+/// Context", "FHIR Resource Scope Syntax").
 ///
 /// Invariants (enforced by every constructor and the parser): permissions are non-empty; a
 /// v1 scope has permissions `rs`, `cud` or `cruds` and no parameters; a named type is valid
@@ -151,8 +153,9 @@ impl ResourceScope {
     /// A v2 scope without parameters.
     ///
     /// # Errors
-    /// [`Error::Scope`] if `permissions` is empty (spec digest §12: an empty permission
-    /// string is rejected when building) or a named type is not `[A-Z][A-Za-z0-9]*`.
+    /// [`Error::Scope`] if `permissions` is empty (the grammar allows an empty permission string,
+    /// but no example uses it and servers may reject it, so building refuses it) or a named type is
+    /// not `[A-Z][A-Za-z0-9]*`.
     pub fn new(
         context: ScopeContext,
         resource_type: ResourceType,
@@ -179,7 +182,7 @@ impl ResourceScope {
     }
 
     /// Append granular search parameters (raw text, order kept), making this a granular v2
-    /// scope (SCOPE-03). A v1 scope is converted to v2 first.
+    /// scope. A v1 scope is converted to v2 first.
     ///
     /// # Errors
     /// [`Error::Scope`] as for [`SearchParam::new`].
@@ -246,7 +249,7 @@ impl ResourceScope {
     }
 
     /// The v2 form: same meaning, letters instead of v1 keywords (`.read` ⇒ `.rs`, `.write`
-    /// ⇒ `.cud`, `.*` ⇒ `.cruds`; SCOPE-06). A v2 scope is returned unchanged.
+    /// ⇒ `.cud`, `.*` ⇒ `.cruds`, as the IG maps them). A v2 scope is returned unchanged.
     pub fn to_v2(&self) -> ResourceScope {
         let mut s = self.clone();
         s.syntax = ScopeSyntax::V2;

@@ -1,5 +1,5 @@
-//! [`ScopeSet`]: the space-separated `scope` parameter (AUTHZ-04, RESP-02), and
-//! [`Permit`]: what a grant allows (SCOPE-01..03, SCOPE-06).
+//! [`ScopeSet`]: the space-separated `scope` parameter of requests and grants, and
+//! [`Permit`]: what a grant allows.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -149,7 +149,7 @@ impl ScopeSet {
         Ok(set)
     }
 
-    /// Parse leniently (for granted scopes, spec digest §6.3): never fails; returns the set
+    /// Parse leniently (for granted scopes): never fails; returns the set
     /// and the warnings.
     pub fn parse_lenient(input: &str) -> (Self, Vec<ScopeWarning>) {
         let mut warnings = Vec::new();
@@ -257,7 +257,7 @@ impl ScopeSet {
         self.scopes.iter().filter_map(Scope::as_resource)
     }
 
-    /// Rewrite every resource scope into `syntax` (SCOPE-06): to V2 always succeeds; to V1,
+    /// Rewrite every resource scope into `syntax`: to V2 always succeeds; to V1,
     /// scopes without a v1 equivalent (letter sets other than `rs`/`cud`/`cruds`, granular
     /// scopes) **stay in v2**, since dropping them would silently lose access the app needs.
     /// Use [`Scope::to_v1`] to detect them. Duplicates created by the rewrite are merged.
@@ -271,12 +271,12 @@ impl ScopeSet {
             .collect()
     }
 
-    /// The shortest equivalent form (SCOPE-04, "factor scopes to their shortest form"): v2
-    /// resource scopes with the same context, type and parameters are merged into one with
-    /// the union of their permissions, at the position of the first
-    /// (`patient/Observation.r patient/Observation.s` ⇒ `patient/Observation.rs`). v1 scopes
-    /// and other scopes are kept as they are; no scope is dropped for being covered by a
-    /// wildcard.
+    /// The shortest equivalent form (SMART App Launch §"Scopes and Launch Context", "Scope
+    /// Equivalence": "factor scopes to their shortest form"): v2 resource scopes with the same
+    /// context, type and parameters are merged into one with the union of their permissions, at the
+    /// position of the first (`patient/Observation.r patient/Observation.s` ⇒
+    /// `patient/Observation.rs`). v1 scopes and other scopes are kept as they are; no scope is
+    /// dropped for being covered by a wildcard.
     pub fn factored(&self) -> ScopeSet {
         type Twin<'a> = (ScopeContext, &'a ResourceType, &'a [SearchParam]);
         let mut out: Vec<Scope> = Vec::with_capacity(self.scopes.len());
@@ -345,7 +345,7 @@ impl ScopeSet {
     }
 
     /// [`ScopeSet::permits`] checked against a concrete request's search parameters (see
-    /// [`Permit::allows`]). B10: a grant of `patient/Observation.rs?category=…|laboratory`
+    /// [`Permit::allows`]). A grant of `patient/Observation.rs?category=…|laboratory`
     /// does not allow a search with `category=…|vital-signs`.
     pub fn permits_with_params<N: AsRef<str>, V: AsRef<str>>(
         &self,

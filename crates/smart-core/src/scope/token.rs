@@ -8,7 +8,7 @@ use super::{LaunchScope, ResourceScope};
 use crate::error::Error;
 
 /// A scope the library does not interpret: extension scopes (`__profilePhoto.manage`, full
-/// URIs such as `https://ehr.example.org/scopes/x`, SCOPE-09), SCOPE-08 URI forms, and — in
+/// URIs such as `https://ehr.example.org/scopes/x`), the URI forms of SMART scopes, and — in
 /// lenient mode only — malformed SMART-looking tokens. Kept verbatim, never dropped.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OpaqueScope(String);
@@ -30,7 +30,7 @@ impl fmt::Display for OpaqueScope {
     }
 }
 
-/// One SMART scope token (spec digest §6).
+/// One SMART scope token (SMART App Launch §"Scopes and Launch Context").
 ///
 /// Parse with [`str::parse`] (strict) or [`Scope::parse_with`] (strict or lenient). `Display`
 /// writes the canonical form; `Scope::from_str(&s.to_string()) == Ok(s)` for every value
@@ -56,15 +56,16 @@ pub enum Scope {
     Other(OpaqueScope),
 }
 
-/// Prefix of the URI form of SMART scopes (SCOPE-08): `http://smarthealthit.org/fhir/scopes/`
-/// followed by the scope, e.g. `…/scopes/patient/Observation.rs`.
+/// Prefix of the URI form of SMART scopes (SMART App Launch §"Scopes and Launch Context",
+/// "Appendix: URI representation of scopes"): `http://smarthealthit.org/fhir/scopes/` followed by
+/// the scope, e.g. `…/scopes/patient/Observation.rs`.
 pub const SMART_SCOPE_URI_PREFIX: &str = "http://smarthealthit.org/fhir/scopes/";
 
-/// Prefix of the URI form of OpenID Connect scopes (SCOPE-08), e.g. `…#openid`.
+/// Prefix of the URI form of OpenID Connect scopes (same appendix), e.g. `…#openid`.
 pub const OIDC_SCOPE_URI_PREFIX: &str = "http://openid.net/specs/openid-connect-core-1_0#";
 
 impl Scope {
-    /// The URI form of this scope (SCOPE-08): `openid` and `profile` under
+    /// The URI form of this scope: `openid` and `profile` under
     /// [`OIDC_SCOPE_URI_PREFIX`], every other SMART scope under [`SMART_SCOPE_URI_PREFIX`];
     /// opaque scopes are returned unchanged (they are already URIs or vendor strings).
     pub fn to_uri(&self) -> String {
@@ -75,7 +76,7 @@ impl Scope {
         }
     }
 
-    /// Parse a scope given in URI form (SCOPE-08) or in the short form: the prefix, if any, is
+    /// Parse a scope given in URI form or in the short form: the prefix, if any, is
     /// removed and the rest parsed strictly.
     ///
     /// # Errors
