@@ -333,3 +333,157 @@ pub fn run_example(name: &str, env: &[(&str, &str)]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A running example (see [`spawn_example`]): its stdout arrives line by line, stderr is
+/// collected; the process is killed when this is dropped, so a failing assertion does not
+/// leave it running.
+pub struct RunningExample {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Start the example `name` with `env` added to the environment, stdout and stderr piped.
+///
+/// # Panics
+/// As [`example_binary`]; when the example cannot be started.
+pub fn spawn_example(name: &str, env: &[(&str, &str)]) -> RunningExample {
+    use std::io::{BufRead as _, Read as _};
+    use std::sync::{Arc, Mutex};
+
+    let mut cmd = Command::new(example_binary(name));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start the example {name}: {e}"));
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stdout = Arc::new(Mutex::new(String::new()));
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let out = child.stdout.take().expect("piped stdout");
+    let all = stdout.clone();
+    let out_reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            all.lock()
+                .expect("stdout lock")
+                .push_str(&format!("{line}\n"));
+            // Nobody may read lines any more: keep collecting the whole output anyway.
+            let _ = tx.send(line);
+        }
+    });
+    let mut err = child.stderr.take().expect("piped stderr");
+    let all = stderr.clone();
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = err.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.lock()
+                .expect("stderr lock")
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    RunningExample {
+        child,
+        lines,
+        stdout,
+        stderr,
+        readers: vec![out_reader, err_reader],
+    }
+}
+
+impl RunningExample {
+    /// The next line of stdout (without its newline), waiting up to `timeout`.
+    ///
+    /// # Panics
+    /// When no line comes in time or stdout closes first (the message shows stderr).
+    pub fn next_line(&mut self, timeout: std::time::Duration) -> String {
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) => line,
+            Err(e) => {
+                // Let the reader threads collect a failure message.
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                panic!(
+                    "no line from the example ({e}); exit: {:?}\nstdout so far:\n{}\nstderr:\n{}",
+                    self.child.try_wait(),
+                    self.stdout(),
+                    self.stderr()
+                )
+            }
+        }
+    }
+
+    /// Everything written to stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().expect("stdout lock").clone()
+    }
+
+    /// Everything written to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("stderr lock").clone()
+    }
+
+    /// Wait up to `timeout` for the process to exit; whether it succeeded, its whole stdout
+    /// and its stderr.
+    ///
+    /// # Panics
+    /// When it is still running after `timeout` (it is killed then).
+    pub fn wait(mut self, timeout: std::time::Duration) -> (bool, String, String) {
+        let deadline = std::time::Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the example") {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the example still runs after {timeout:?}\nstdout:\n{}\nstderr:\n{}",
+                self.stdout(),
+                self.stderr()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        // The pipes close with the process: let the reader threads read to the end.
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        (status.success(), self.stdout(), self.stderr())
+    }
+}
+
+impl Drop for RunningExample {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether `text` contains something shaped like a token: a JWT (`eyJ…`, e.g. an `id_token`)
+/// or a run of 43 or more base64url characters (the sandbox's opaque access and refresh
+/// tokens are 43 such characters: 256 random bits). For asserting that an app never prints
+/// or renders its tokens. An authorization URL matches too (its `state` and `code_challenge`
+/// have the same shape): leave it out of the text checked.
+pub fn contains_token_like(text: &str) -> Option<String> {
+    if let Some(i) = text.find("eyJ") {
+        return Some(text[i..].chars().take(20).collect());
+    }
+    let mut run = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+            run.push(c);
+        } else {
+            if run.len() >= 43 {
+                return Some(run);
+            }
+            run.clear();
+        }
+    }
+    None
+}
