@@ -171,7 +171,7 @@ fn smart_refresh_prints_no_sent_secret() {
             )
             .unwrap();
             let stored = smart_core::store::StoredToken {
-                fhir_base: Some(FhirBaseUrl::new(&server.url_for("/fhir")).unwrap()),
+                fhir_base: Some(FhirBaseUrl::new(server.url_for("/fhir")).unwrap()),
                 token_endpoint,
                 client_id: ClientId::new(CLIENT_ID),
                 token,

@@ -58,8 +58,14 @@ pub(crate) fn authenticated_post(
         }
     }
     let mut headers = Vec::new();
-    let deferred =
-        client_auth.apply_deferring(&mut fields, &mut headers, endpoint, now, entropy, &mut sent)?;
+    let deferred = client_auth.apply_deferring(
+        &mut fields,
+        &mut headers,
+        endpoint,
+        now,
+        entropy,
+        &mut sent,
+    )?;
     let client_id = client_auth.client_id().as_str().to_owned();
     Ok(match deferred {
         None => Prepared::Ready(form_post(

@@ -697,7 +697,7 @@ fn the_synchronous_builders_refuse_a_remote_signer_and_leave_the_request_untouch
     let mut headers = vec![("authorization".to_owned(), "Basic x".to_owned())];
     let before = (fields.clone(), headers.clone());
     let err = auth
-        .apply(&mut fields, &mut headers, &token_url(), T0, &entropy)
+        .apply(&mut fields, &mut headers, token_url(), T0, &entropy)
         .unwrap_err();
     assert!(
         matches!(&err, Error::Config(m) if m.contains("remote signer")),
@@ -707,7 +707,7 @@ fn the_synchronous_builders_refuse_a_remote_signer_and_leave_the_request_untouch
 
     let e = refresh_request(
         &auth,
-        &token_url(),
+        token_url(),
         &RefreshToken::new("R1"),
         None,
         false,

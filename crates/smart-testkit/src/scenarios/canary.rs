@@ -307,7 +307,7 @@ pub fn canary_code_exchange<D: Driver>() {
                 state: CsrfToken::new("canary-state-0123456789"),
                 code_verifier: PkceCodeVerifier::new(CODE_VERIFIER),
                 redirect_uri: "http://127.0.0.1/callback".into(),
-                fhir_base: FhirBaseUrl::new(&server.url_for("/fhir")).unwrap(),
+                fhir_base: FhirBaseUrl::new(server.url_for("/fhir")).unwrap(),
                 issuer: None,
                 token_endpoint: token_url(&server).into(),
                 client_id: ClientId::new(CLIENT_ID),
@@ -348,7 +348,7 @@ fn session(app: &AppConfig, server: &HostileServer) -> Session {
     .unwrap();
     Session::new(
         app,
-        FhirBaseUrl::new(&server.url_for("/fhir")).unwrap(),
+        FhirBaseUrl::new(server.url_for("/fhir")).unwrap(),
         token_url(server),
         token,
         now(),
