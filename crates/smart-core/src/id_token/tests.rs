@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::FhirBaseUrl;
+use base64::Engine as _;
 
 fn jwt(claims: &serde_json::Value) -> IdToken {
     let e = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
