@@ -7,6 +7,7 @@
 
 use std::process::{Command, Output};
 
+use smart_core::store::TokenStore as _;
 use smart_core::token::parse_token_response;
 use smart_core::{ClientId, FhirBaseUrl, HttpResponse, UnixTime};
 use smart_testkit as kit;
@@ -176,12 +177,16 @@ fn smart_refresh_prints_no_sent_secret() {
                 client_id: ClientId::new(CLIENT_ID),
                 token,
             };
-            let file = tmp("tokens.json");
-            std::fs::write(&file, serde_json::to_vec(&stored).unwrap()).unwrap();
+            // Saved as `smart login --save DIR` saves it: the session `default` in a file store.
+            let dir = tmp("store");
+            smart_store::FileTokenStore::new(&dir)
+                .unwrap()
+                .set("smart-cli:session:default", &stored, None)
+                .unwrap();
             let mut args = vec![
                 "refresh",
-                "--token-file",
-                file.to_str().unwrap(),
+                "--from",
+                dir.to_str().unwrap(),
                 "--client-id",
                 CLIENT_ID,
             ];
