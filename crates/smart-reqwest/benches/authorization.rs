@@ -1,7 +1,7 @@
 //! Cost of `BackendServicesAuth::authorization().await` on a warm cache (the lock-free read
 //! of the published token, the freshness check against the clock, a clone of the shared
-//! header; no lock, no I/O), in one task and with 2 tasks of a 2-worker runtime calling it at
-//! once. The cache is warmed against a loopback token server, so no sandbox is needed. (The
+//! header; no lock, no I/O), in one task and with 2 threads calling it at once in the
+//! runtime's context. The cache is warmed against a loopback token server, so no sandbox is needed. (The
 //! parts of the path are measured alone in smart-ureq's bench of the same name.)
 //!
 //! Targets (issue "Token lifecycle under load and faults"): ≤ 100 ns per call in one task;
@@ -55,32 +55,30 @@ fn authorization(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { black_box(auth.authorization().await.expect("cached")) });
     });
-    // Wall time for 2 tasks, released together, to make `iters` calls each: the time per call
-    // in each task when both call at once.
+    // Wall time for 2 threads, released together, each driving its own loop of `iters`
+    // calls with `Handle::block_on` (in the runtime's context): the time per call on each
+    // thread when both call at once. Two tasks spawned on the runtime would measure where the
+    // scheduler puts them: the calls never yield, so both often run on one worker in turn.
+    let handle = rt.handle().clone();
     c.bench_function("reqwest_authorization_warm_2_tasks", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let auth = auth.clone();
-            async move {
-                let barrier = Arc::new(tokio::sync::Barrier::new(TASKS + 1));
-                let tasks: Vec<_> = (0..TASKS)
-                    .map(|_| {
-                        let auth = auth.clone();
-                        let barrier = barrier.clone();
-                        tokio::spawn(async move {
-                            barrier.wait().await;
+        b.iter_custom(|iters| {
+            let barrier = std::sync::Barrier::new(TASKS + 1);
+            std::thread::scope(|s| {
+                for _ in 0..TASKS {
+                    s.spawn(|| {
+                        handle.block_on(async {
+                            barrier.wait();
                             for _ in 0..iters {
                                 black_box(auth.authorization().await.expect("cached"));
                             }
-                        })
-                    })
-                    .collect();
-                barrier.wait().await;
-                let start = Instant::now();
-                for t in tasks {
-                    t.await.expect("task");
+                        });
+                    });
                 }
-                start.elapsed()
-            }
+                barrier.wait();
+                // The scope joins every thread before returning.
+                Instant::now()
+            })
+            .elapsed()
         });
     });
 }

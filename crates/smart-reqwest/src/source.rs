@@ -114,7 +114,7 @@ impl<S: TokenSource + Send + 'static> SourceHandle<S> {
         let cached = guard.as_ref()?;
         cached
             .is_fresh(now())
-            .then(|| cached.authorization().clone())
+            .then(|| CachedToken::authorization_for_this_thread(cached))
     }
 
     /// A usable token: the fresh one, or whatever the driver loop produces.

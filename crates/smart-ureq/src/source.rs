@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
+use smart_core::secret::AuthorizationHeader;
 use smart_core::source::TokenSource;
 use smart_core::store::{StoreEvent, TokenStore};
 use smart_core::{CachedToken, Error};
@@ -56,12 +57,16 @@ impl<S: TokenSource> SourceHandle<S> {
     }
 
     /// The fresh cached `Authorization` header without taking any lock, if there is one.
-    pub(crate) fn fresh_authorization(&self) -> Option<smart_core::secret::AuthorizationHeader> {
+    ///
+    /// The warm path of every `authorization()`: one `ArcSwap` load, a clock read and this
+    /// thread's copy of the header ([`thread_copy`]), so that threads calling at once on
+    /// several cores write no shared cache line.
+    pub(crate) fn fresh_authorization(&self) -> Option<AuthorizationHeader> {
         let guard = self.cache.load();
         let cached = guard.as_ref()?;
         cached
             .is_fresh(now())
-            .then(|| cached.authorization().clone())
+            .then(|| CachedToken::authorization_for_this_thread(cached))
     }
 
     /// A usable token: the fresh one, or whatever the driver loop produces.

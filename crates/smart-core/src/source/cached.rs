@@ -1,5 +1,8 @@
 //! [`CachedToken`]: a token as a token source hands it out.
 
+use std::cell::RefCell;
+use std::sync::{Arc, Weak};
+
 use crate::secret::AuthorizationHeader;
 use crate::time::UnixTime;
 use crate::token::TokenResponse;
@@ -81,6 +84,19 @@ impl CachedToken {
         &self.authorization
     }
 
+    /// [`authorization`](Self::authorization) as this thread's own copy: the same header
+    /// value, made once per thread and token and shared by every call on the thread.
+    ///
+    /// For a token source's warm path, called on many cores at once: cloning the token's own
+    /// header from every core writes its one reference count, a cache line that then moves
+    /// between the cores on every call; a thread's copy is written by that thread only. A
+    /// thread keeps copies for its four most recent tokens and forgets those of dropped
+    /// tokens (the token itself is not kept alive). Inside thread-local destructors it
+    /// returns a clone of the shared header.
+    pub fn authorization_for_this_thread(this: &Arc<Self>) -> AuthorizationHeader {
+        thread_copy(this)
+    }
+
     /// Until when the token is used without renewal: its expiry minus the skew (or the
     /// short-lifetime floor). [`UnixTime::MAX`] for a token of unknown lifetime.
     pub fn fresh_until(&self) -> UnixTime {
@@ -100,5 +116,94 @@ impl CachedToken {
     /// Whether `now` is before the expiry (always, when the expiry is unknown).
     pub fn is_usable(&self, now: UnixTime) -> bool {
         self.usable_until.is_none_or(|u| now < u)
+    }
+}
+
+/// How many tokens' headers a thread keeps a copy of (a source or two, and the token that
+/// just replaced another).
+const THREAD_COPIES: usize = 4;
+
+/// This thread's copy of `cached`'s `Authorization` header: made once per thread and token
+/// (the bytes of the header built with the token, never re-formatted) and shared by every
+/// call on the thread. Cloning the token's own `Arc<str>` from every core would make each
+/// call write its reference count, one cache line bouncing between the cores; a thread's
+/// copy is written by that thread only. A copy is keyed by the token's allocation and holds
+/// it by a `Weak` (so the address is not reused while the key lives, and the token is not
+/// kept alive); copies of dropped tokens are forgotten at the next miss.
+fn thread_copy(cached: &Arc<CachedToken>) -> AuthorizationHeader {
+    thread_local! {
+        static COPIES: RefCell<Vec<(Weak<CachedToken>, AuthorizationHeader)>> =
+            const { RefCell::new(Vec::new()) };
+    }
+    COPIES
+        .try_with(|copies| {
+            // Never re-entered (nothing below calls back into a source); if it were, or
+            // during thread teardown, the shared header is used.
+            let Ok(mut copies) = copies.try_borrow_mut() else {
+                return cached.authorization().clone();
+            };
+            let key = Arc::as_ptr(cached);
+            if let Some((_, header)) = copies.iter().find(|(k, _)| std::ptr::eq(k.as_ptr(), key)) {
+                return header.clone();
+            }
+            copies.retain(|(k, _)| k.strong_count() > 0);
+            if copies.len() >= THREAD_COPIES {
+                copies.remove(0);
+            }
+            let header = AuthorizationHeader::new(cached.authorization().secret());
+            copies.push((Arc::downgrade(cached), header.clone()));
+            header
+        })
+        .unwrap_or_else(|_| cached.authorization().clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::HttpResponse;
+
+    fn cached(access_token: &str) -> Arc<CachedToken> {
+        let body = format!(
+            r#"{{"access_token":"{access_token}","token_type":"Bearer","expires_in":3600}}"#
+        );
+        let url = url::Url::parse("https://ehr.example.org/token").unwrap();
+        let now = UnixTime::from_secs(1_700_000_000);
+        let response =
+            crate::token::parse_token_response(&HttpResponse::new(200, body), &url, now).unwrap();
+        Arc::new(CachedToken::new(response, now, 60, MIN_REUSE_MILLIS))
+    }
+
+    #[test]
+    fn a_threads_copy_is_the_header_made_once_per_thread_and_token() {
+        let a = cached("token-a");
+        let first = CachedToken::authorization_for_this_thread(&a);
+        let again = CachedToken::authorization_for_this_thread(&a);
+        assert_eq!(first, *a.authorization());
+        assert_eq!(first.secret(), "Bearer token-a");
+        // One copy per thread: the same allocation on this thread, not the token's own.
+        assert_eq!(first.secret().as_ptr(), again.secret().as_ptr());
+        assert_ne!(first.secret().as_ptr(), a.authorization().secret().as_ptr());
+        // Another thread makes its own.
+        let a2 = a.clone();
+        let there = std::thread::spawn(move || {
+            let h = CachedToken::authorization_for_this_thread(&a2);
+            (h.secret().to_owned(), h.secret().as_ptr() as usize)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(there.0, "Bearer token-a");
+        assert_ne!(there.1, first.secret().as_ptr() as usize);
+        // A new token is never served an old token's copy, however many come and go.
+        for i in 0..10 {
+            let t = cached(&format!("token-{i}"));
+            assert_eq!(
+                CachedToken::authorization_for_this_thread(&t).secret(),
+                format!("Bearer token-{i}")
+            );
+        }
+        assert_eq!(
+            CachedToken::authorization_for_this_thread(&a).secret(),
+            "Bearer token-a"
+        );
     }
 }
