@@ -173,7 +173,7 @@ fn smart_refresh_prints_no_sent_secret() {
             .unwrap();
             let stored = smart_core::store::StoredToken {
                 fhir_base: Some(FhirBaseUrl::new(server.url_for("/fhir")).unwrap()),
-                token_endpoint,
+                token_endpoint: token_endpoint.into(),
                 client_id: ClientId::new(CLIENT_ID),
                 token,
             };

@@ -359,7 +359,7 @@ impl Fetcher for ClientCredentials {
     fn stored(&self, token: &TokenResponse) -> Option<StoredToken> {
         Some(StoredToken {
             fhir_base: self.config.fhir_base.clone(),
-            token_endpoint: self.fetch_url()?,
+            token_endpoint: self.smart_configuration.as_ref()?.token_endpoint.clone(),
             client_id: self.config.client_id.clone(),
             token: token.clone(),
         })

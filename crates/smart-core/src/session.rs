@@ -131,7 +131,7 @@ impl Fetcher for RefreshGrant {
     fn stored(&self, token: &TokenResponse) -> Option<StoredToken> {
         Some(StoredToken {
             fhir_base: Some(self.fhir_base.clone()),
-            token_endpoint: self.token_endpoint.url().clone(),
+            token_endpoint: self.token_endpoint.clone(),
             client_id: self.client_auth.client_id().clone(),
             token: token.clone(),
         })
@@ -184,7 +184,7 @@ impl Session {
         let token_endpoint: Endpoint = token_endpoint.into();
         let stored = StoredToken {
             fhir_base: Some(fhir_base.clone()),
-            token_endpoint: token_endpoint.url().clone(),
+            token_endpoint: token_endpoint.clone(),
             client_id: app.client_id().clone(),
             token,
         };
@@ -262,7 +262,7 @@ impl Session {
     pub fn to_stored(&self) -> StoredToken {
         StoredToken {
             fhir_base: Some(self.engine.fetcher.fhir_base.clone()),
-            token_endpoint: self.engine.fetcher.token_endpoint.url().clone(),
+            token_endpoint: self.engine.fetcher.token_endpoint.clone(),
             client_id: self.client_id().clone(),
             token: self.token().response().clone(),
         }

@@ -14,7 +14,7 @@ use url::Url;
 use crate::error::StoreError;
 use crate::time::UnixTime;
 use crate::token::TokenResponse;
-use crate::types::{ClientId, FhirBaseUrl};
+use crate::types::{ClientId, Endpoint, FhirBaseUrl};
 
 /// What a token store holds: an App Launch session or a Backend Services token, with what
 /// identifies it. Serialize it with serde; it contains the access and refresh tokens, so
@@ -24,8 +24,9 @@ pub struct StoredToken {
     /// The FHIR base the tokens are for (always set for App Launch sessions; Backend Services
     /// tokens configured without a FHIR base have none).
     pub fhir_base: Option<FhirBaseUrl>,
-    /// The token endpoint used for refresh.
-    pub token_endpoint: Url,
+    /// The token endpoint used for refresh, as the server advertised it (the `aud` of a
+    /// restored session's `client_assertion` is this text; it serializes as that string).
+    pub token_endpoint: Endpoint,
     /// The `client_id` the tokens were issued to.
     pub client_id: ClientId,
     /// The current token set (launch context and `id_token` merged across refreshes).

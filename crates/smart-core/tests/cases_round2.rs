@@ -222,6 +222,44 @@ fn n11_kind_every_assertion_audience_keeps_the_advertised_text() {
     assert_eq!(back, d.config);
 }
 
+#[test]
+fn n11_kind_a_restored_sessions_refresh_keeps_the_advertised_audience() {
+    // A session saved to a token store and restored (another process, a restart) refreshes
+    // with the advertised token endpoint text as the assertion's `aud`, as the live session
+    // did: the stored entry keeps the text, not the normalised URL.
+    let advertised = "https://ehr.example.org:443/oauth2/token";
+    let token = parse_token_response(
+        &HttpResponse::new(
+            200,
+            r#"{"access_token":"A1","token_type":"Bearer","expires_in":3600,"refresh_token":"R1","scope":"openid patient/*.rs"}"#,
+        ),
+        &token_url(),
+        T0,
+    )
+    .unwrap();
+    let stored = smart_core::store::StoredToken {
+        fhir_base: Some(base("https://ehr.example.org/fhir")),
+        token_endpoint: Endpoint::parse(advertised).unwrap(),
+        client_id: ClientId::new("c1"),
+        token,
+    };
+    let json = serde_json::to_value(&stored).unwrap();
+    assert_eq!(json["token_endpoint"], json!(advertised));
+    let back: smart_core::store::StoredToken = serde_json::from_value(json).unwrap();
+    let app = smart_core::launch::AppConfig::new(
+        ClientAuth::asymmetric("c1", es384_key()),
+        "https://app.example.org/callback",
+        "openid patient/*.rs",
+    )
+    .unwrap();
+    let mut restored = smart_core::session::Session::from_stored(&app, back, T0).unwrap();
+    let req = send(restored.poll(T0.plus_secs(4000)).unwrap());
+    assert_eq!(req.url.as_str(), "https://ehr.example.org/oauth2/token");
+    assert_eq!(form(&req, "refresh_token").as_deref(), Some("R1"));
+    let jwt = form(&req, "client_assertion").unwrap();
+    assert_eq!(jwt_part(&jwt, 1)["aud"], json!(advertised));
+}
+
 // ----- N01: discovery behind a redirect ------------------------------------------------------
 
 fn redirect(status: u16, location: &str) -> HttpResponse {
