@@ -82,7 +82,7 @@ fn store_op<T: std::fmt::Debug>(a: Action<T>) -> StoreOp {
 fn stored(access: &str, expires_in: u64, at: UnixTime, client: &str) -> Box<StoredToken> {
     Box::new(StoredToken {
         fhir_base: None,
-        token_endpoint: token_url(),
+        token_endpoint: token_url().into(),
         client_id: ClientId::new(client),
         token: parse_token_response(&ok(access, expires_in), &token_url(), at).unwrap(),
     })
@@ -566,7 +566,7 @@ fn session(lease: LeaseConfig) -> Session {
 fn stored_session(access: &str, refresh: &str, at: UnixTime) -> Box<StoredToken> {
     Box::new(StoredToken {
         fhir_base: Some(FhirBaseUrl::new("https://ehr.example.org/fhir").unwrap()),
-        token_endpoint: token_url(),
+        token_endpoint: token_url().into(),
         client_id: ClientId::new("app-1"),
         token: session_token(access, refresh, at),
     })

@@ -19,7 +19,7 @@ fn entry(access: &str) -> StoredToken {
     );
     StoredToken {
         fhir_base: None,
-        token_endpoint: url.clone(),
+        token_endpoint: url.clone().into(),
         client_id: ClientId::new("bs-app"),
         token: parse_token_response(
             &HttpResponse::new(200, body),
