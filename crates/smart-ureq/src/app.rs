@@ -6,7 +6,7 @@ use smart_core::discovery::{Discovered, Discovery};
 use smart_core::id_token::{UnverifiedIdTokenClaims, VerifiedIdTokenClaims};
 use smart_core::introspection::{self, Introspection, IntrospectionAuth, TokenTypeHint};
 use smart_core::launch::{
-    AppConfig, AuthorizationRequest, Launch, LaunchFlow, PendingAuthorization,
+    AppConfig, AuthorizationRequest, Launch, LaunchFlow, PendingAuthorization, ValidatedCallback,
 };
 use smart_core::oidc::VerifyIdToken;
 use smart_core::secret::{AccessToken, AuthorizationHeader, IdToken, RefreshToken};
@@ -48,7 +48,8 @@ pub fn begin_launch(
 }
 
 /// Validate the callback and exchange the code, returning a ready [`SmartClient`] with an
-/// in-memory store.
+/// in-memory store. The callback's warnings come first in the token's
+/// [`warnings`](smart_core::token::TokenResponse::warnings).
 ///
 /// # Errors
 /// [`Error::Callback`] (state, error redirect, RFC 9207 `iss`) before any request;
@@ -59,10 +60,13 @@ pub fn complete_launch(
     pending: PendingAuthorization,
     redirect_url: &str,
 ) -> Result<SmartClient, Error> {
-    let validated = pending.callback(app, redirect_url)?;
-    let fhir_base = validated.exchange.fhir_base().clone();
-    let token_endpoint = validated.exchange.token_endpoint().clone();
-    let token = http.run(validated.exchange)?;
+    let ValidatedCallback { exchange, warnings } = pending.callback(app, redirect_url)?;
+    let fhir_base = exchange.fhir_base().clone();
+    let token_endpoint = exchange.token_endpoint().clone();
+    let mut token = http.run(exchange)?;
+    // The callback's observations (e.g. no RFC 9207 `iss` from a server that does not
+    // advertise it) come first among the token's warnings.
+    token.warnings.splice(0..0, warnings);
     let session = Session::new(app, fhir_base, token_endpoint, token, now());
     SmartClient::builder(session).http(http.clone()).build()
 }
@@ -243,11 +247,37 @@ impl SmartClient {
     /// [`Error::Store`]; [`Error::Config`] when nothing is stored under `key` or it belongs
     /// to another `client_id`.
     pub fn restore(app: &AppConfig, store: Arc<dyn TokenStore>, key: &str) -> Result<Self, Error> {
+        Self::restore_inner(None, app, store, key)
+    }
+
+    /// [`restore`](Self::restore) with your own HTTP client (TLS settings, proxy, timeouts)
+    /// for its refreshes.
+    ///
+    /// # Errors
+    /// As [`restore`](Self::restore).
+    pub fn restore_with(
+        http: &HttpClient,
+        app: &AppConfig,
+        store: Arc<dyn TokenStore>,
+        key: &str,
+    ) -> Result<Self, Error> {
+        Self::restore_inner(Some(http.clone()), app, store, key)
+    }
+
+    fn restore_inner(
+        http: Option<HttpClient>,
+        app: &AppConfig,
+        store: Arc<dyn TokenStore>,
+        key: &str,
+    ) -> Result<Self, Error> {
         let stored = store
             .get(key)?
             .ok_or_else(|| Error::Config(format!("no session stored under key `{key}`")))?;
         let session = Session::from_stored(app, stored, now())?;
         let mut builder = Self::builder(session);
+        if let Some(http) = http {
+            builder = builder.http(http);
+        }
         // Read from the store: another process may rotate it; never write it back as is.
         builder.persist_now = false;
         builder.store(store).store_key(key).build()

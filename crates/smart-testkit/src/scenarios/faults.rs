@@ -176,3 +176,51 @@ pub fn n08_error_redirect_without_state_reports_the_reason_unverified<D: Driver>
     );
     assert_eq!(server.count("/token"), 1, "{}", D::NAME);
 }
+
+/// A callback's observation reaches the caller: the server sends an RFC 9207 `iss` but its
+/// discovery document names no `issuer` to check it against; `complete_launch` proceeds and
+/// the warning is the first of the token's warnings (it used to be dropped).
+pub fn callback_warnings_reach_the_token_warnings<D: Driver>() {
+    let server = HostileServer::start();
+    server.route(
+        "GET",
+        "/fhir/.well-known/smart-configuration",
+        Response::json(
+            200,
+            serde_json::json!({
+                "token_endpoint": server.url_for("/token"),
+                "authorization_endpoint": server.url_for("/authorize"),
+                "capabilities": ["launch-standalone"],
+                "code_challenge_methods_supported": ["S256"],
+            }),
+        ),
+    );
+    server.route("POST", "/token", Response::token("iss-token", 300));
+    let http = D::default_http();
+    let app = AppConfig::new(
+        ClientAuth::public("iss-app"),
+        "http://127.0.0.1/cb",
+        "launch/patient",
+    )
+    .unwrap();
+    let base = FhirBaseUrl::new(server.url_for("/fhir")).unwrap();
+    let request = D::begin_launch(&http, &app, Launch::standalone(base)).unwrap();
+    let state = request
+        .url
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let callback =
+        format!("http://127.0.0.1/cb?code=c0de&state={state}&iss=https%3A%2F%2Fas.example.org");
+    let client = D::complete_launch(&http, &app, request.pending, &callback).unwrap();
+    let token = D::client_token(&client).unwrap();
+    assert_eq!(token.access_token.secret(), "iss-token");
+    let first = token.warnings.first().map(String::as_str).unwrap_or("");
+    assert!(
+        first.contains("RFC 9207 iss https://as.example.org"),
+        "{}: {:?}",
+        D::NAME,
+        token.warnings
+    );
+}

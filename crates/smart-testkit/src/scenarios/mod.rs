@@ -121,6 +121,7 @@ macro_rules! __scenario_list {
                 n01_discovery_behind_each_redirect_status_resolves_against_the_fhir_base,
                 n01_metadata_fallback_behind_a_relative_redirect,
                 n08_error_redirect_without_state_reports_the_reason_unverified,
+                callback_warnings_reach_the_token_warnings,
             ];
             resource, resource, [
                 middleware_replaces_a_revoked_token_and_sends_again_once,
