@@ -78,6 +78,8 @@ pub struct ClientOptions<H> {
     pub store_key: Option<String>,
     /// The rotation hook.
     pub on_rotate: Option<RotationHook>,
+    /// The builder's `retry_policy` (`None`: the session's).
+    pub retry: Option<smart_core::retry::RetryPolicy>,
 }
 
 /// Everything a `SmartClient`'s synchronous getters return, read at one moment. A driver fills
@@ -172,6 +174,9 @@ macro_rules! client_builder {
         }
         if let Some(hook) = options.on_rotate {
             b = b.on_rotate(hook);
+        }
+        if let Some(policy) = options.retry {
+            b = b.retry_policy(policy);
         }
         b
     }};

@@ -160,6 +160,14 @@ impl SmartClientBuilder {
         self
     }
 
+    /// Retry and back off refresh requests with `policy` (default
+    /// [`RetryPolicy::default`](smart_core::retry::RetryPolicy::default): 3 attempts, see
+    /// [`smart_core::retry`]).
+    pub fn retry_policy(mut self, policy: smart_core::retry::RetryPolicy) -> Self {
+        self.session = self.session.with_retry_policy(policy);
+        self
+    }
+
     /// Persist token sets in `store` (default: in memory).
     pub fn store(mut self, store: Arc<dyn TokenStore>) -> Self {
         self.store = store;

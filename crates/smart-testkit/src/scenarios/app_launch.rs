@@ -149,6 +149,7 @@ pub fn refresh_rotates_reports_to_the_hook_and_keeps_context<D: Driver>() {
                 on_rotate: Some(Arc::new(move |s: &StoredToken| {
                     hook_seen.lock().unwrap().push(s.clone());
                 })),
+                retry: None,
             },
         )
         .unwrap();

@@ -373,6 +373,7 @@ pub fn canary_refresh<D: Driver>() {
                     store: None,
                     store_key: None,
                     on_rotate: None,
+                    retry: None,
                 },
             )
             .unwrap();

@@ -224,3 +224,58 @@ pub fn callback_warnings_reach_the_token_warnings<D: Driver>() {
         token.warnings
     );
 }
+
+/// `SmartClientBuilder::retry_policy` governs a session's refreshes: against a token endpoint
+/// answering 500, one attempt with `max_attempts: 1`, three with the default policy.
+pub fn builder_retry_policy_governs_refresh_attempts<D: Driver>() {
+    use smart_core::retry::RetryPolicy;
+    for (policy, attempts) in [
+        (Some(RetryPolicy::default().with_max_attempts(1)), 1),
+        (None, 3),
+    ] {
+        let server = HostileServer::start();
+        server.route(
+            "POST",
+            "/token",
+            Behaviour::json(500, serde_json::json!({"error": "server_error"})),
+        );
+        let token_url = url::Url::parse(&server.url_for("/token")).unwrap();
+        let expired = serde_json::json!({
+            "access_token": "old", "token_type": "Bearer", "expires_in": 1,
+            "refresh_token": "r1", "scope": "openid",
+        });
+        let issued = super::now().minus_secs(3600);
+        let token = smart_core::token::parse_token_response(
+            &smart_core::HttpResponse::new(200, expired.to_string()),
+            &token_url,
+            issued,
+        )
+        .unwrap();
+        let app = AppConfig::new(
+            ClientAuth::public("retry-app"),
+            "http://127.0.0.1/cb",
+            "openid",
+        )
+        .unwrap();
+        let session = smart_core::session::Session::new(
+            &app,
+            FhirBaseUrl::new(server.url_for("/fhir")).unwrap(),
+            token_url,
+            token,
+            issued,
+        );
+        let client = D::client(
+            session,
+            crate::driver::ClientOptions {
+                http: None,
+                store: None,
+                store_key: None,
+                on_rotate: None,
+                retry: policy,
+            },
+        )
+        .unwrap();
+        assert!(D::client_token(&client).is_err(), "{}", D::NAME);
+        assert_eq!(server.count("/token"), attempts, "{}", D::NAME);
+    }
+}

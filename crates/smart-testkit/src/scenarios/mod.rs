@@ -122,6 +122,7 @@ macro_rules! __scenario_list {
                 n01_metadata_fallback_behind_a_relative_redirect,
                 n08_error_redirect_without_state_reports_the_reason_unverified,
                 callback_warnings_reach_the_token_warnings,
+                builder_retry_policy_governs_refresh_attempts,
             ];
             resource, resource, [
                 middleware_replaces_a_revoked_token_and_sends_again_once,
