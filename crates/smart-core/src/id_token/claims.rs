@@ -152,8 +152,8 @@ impl UnverifiedIdTokenClaims {
 }
 
 /// The claims of an `id_token` whose signature and claims were verified by an
-/// [`IdTokenVerifier`] (OIDC Core §3.1.3.7). `iss`, `sub`, `aud`, `exp` and `iat` are
-/// guaranteed present.
+/// [`IdTokenVerifier`](super::IdTokenVerifier) (OIDC Core §3.1.3.7). `iss`, `sub`, `aud`,
+/// `exp` and `iat` are guaranteed present.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VerifiedIdTokenClaims {
     pub(super) claims: UnverifiedIdTokenClaims,
