@@ -118,7 +118,10 @@ fn read_input(arg: &str) -> Result<Input, String> {
     let path = Path::new(arg);
     let file = std::fs::File::open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            "the argument is neither a compact JWT nor an existing file".to_owned()
+            "the argument is neither a compact JWT nor an existing file (an opaque access \
+             token cannot be decoded: only its server can say what it grants, by token \
+             introspection, RFC 7662; inspect the token file that holds it instead)"
+                .to_owned()
         } else {
             format!("cannot read {}: {e}", path.display())
         }
