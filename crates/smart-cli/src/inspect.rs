@@ -83,7 +83,7 @@ pub(crate) fn inspect(a: &InspectArgs<'_>) -> CliResult {
     let input = match (a.from, a.input) {
         (Some(from), _) => {
             let spec = StoreSpec::parse(from)?;
-            let store = store::open(&spec, &a.store_key)?;
+            let store = store::open_existing(&spec, &a.store_key)?;
             token_set(store::read_session(store.as_ref(), &spec, a.session)?)
         }
         (None, Some(arg)) => read_input(arg)?,

@@ -401,16 +401,7 @@ pub(crate) struct RefreshArgs<'a> {
 
 pub(crate) fn refresh(a: &RefreshArgs<'_>) -> CliResult {
     let spec = StoreSpec::parse(a.from)?;
-    if let StoreSpec::Dir(dir) = &spec
-        && !dir.exists()
-    {
-        return Err(format!(
-            "{} does not exist: give the directory `smart login --save` saved the session in",
-            dir.display()
-        )
-        .into());
-    }
-    let store = store::open(&spec, &a.store_key)?;
+    let store = store::open_existing(&spec, &a.store_key)?;
     let stored = store::read_session(store.as_ref(), &spec, a.session)?;
     // The client_id comes from the saved session; an explicit one must agree.
     let saved_id = stored.client_id.as_str().to_owned();
@@ -440,8 +431,10 @@ pub(crate) fn refresh(a: &RefreshArgs<'_>) -> CliResult {
         .build()?;
     let key = store::session_key(a.session);
     let session = Session::from_stored(&app, stored, when::now())?;
-    // The library stores the refreshed (rotated) token set before handing it out.
+    // The library stores the refreshed (rotated) token set before handing it out; the copy
+    // just read is not written back (another process may have rotated it meanwhile).
     let smart = SmartClient::builder(session)
+        .already_stored()
         .http(http)
         .store(store)
         .store_key(key)

@@ -90,6 +90,23 @@ impl KeySource<'_> {
 }
 
 /// Open the store `spec`, encrypted when `key` names a key.
+/// [`open`] for commands that only read a saved session (`refresh`, `inspect --from`): a
+/// directory that does not exist is an error, never created.
+pub(crate) fn open_existing(
+    spec: &StoreSpec,
+    key: &KeySource<'_>,
+) -> Result<Arc<dyn TokenStore>, String> {
+    if let StoreSpec::Dir(dir) = spec
+        && !dir.exists()
+    {
+        return Err(format!(
+            "{} does not exist: give the directory `smart login --save` saved the session in",
+            dir.display()
+        ));
+    }
+    open(spec, key)
+}
+
 pub(crate) fn open(spec: &StoreSpec, key: &KeySource<'_>) -> Result<Arc<dyn TokenStore>, String> {
     let key = key.load()?;
     Ok(match spec {

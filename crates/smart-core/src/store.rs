@@ -54,10 +54,12 @@ impl StoredToken {
         session_key(&self.token_endpoint, &self.client_id, &user, grant)
     }
 
-    /// Whether this entry was issued by `token_endpoint` to `client_id` (exact strings): a
-    /// token source never uses an entry that fails this check.
+    /// Whether this entry was issued by `token_endpoint` to `client_id`: the same URL once
+    /// parsed (so `https://EHR.example.org:443/token` as advertised and stored matches the
+    /// `https://ehr.example.org/token` it is sent to) and the exact `client_id`. A token
+    /// source never uses an entry that fails this check.
     pub fn belongs_to(&self, token_endpoint: &Url, client_id: &ClientId) -> bool {
-        self.token_endpoint.as_str() == token_endpoint.as_str() && &self.client_id == client_id
+        self.token_endpoint.url() == token_endpoint && &self.client_id == client_id
     }
 }
 

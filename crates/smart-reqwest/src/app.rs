@@ -177,6 +177,15 @@ impl SmartClientBuilder {
         self
     }
 
+    /// The session was just read from the store given to [`store`](Self::store), as
+    /// [`SmartClient::restore`] reads it: `build` does not write it back (by default it
+    /// stores the session at once), so a refresh token another process rotated and stored
+    /// meanwhile is never overwritten by this older copy.
+    pub fn already_stored(mut self) -> Self {
+        self.persist_now = false;
+        self
+    }
+
     /// Persist token sets in `store` (default: in memory).
     pub fn store(mut self, store: Arc<dyn AsyncTokenStore>) -> Self {
         self.store = store;
@@ -304,8 +313,12 @@ impl SmartClient {
             builder = builder.http(http);
         }
         // Read from the store: another process may rotate it; never write it back as is.
-        builder.persist_now = false;
-        builder.store(store).store_key(key).build().await
+        builder
+            .already_stored()
+            .store(store)
+            .store_key(key)
+            .build()
+            .await
     }
 
     /// The key this client's token set is stored under.

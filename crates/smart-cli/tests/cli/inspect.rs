@@ -167,3 +167,16 @@ fn inspect_garbage_is_a_clear_message() {
         stderr(&o)
     );
 }
+
+#[test]
+fn inspect_from_a_missing_directory_does_not_create_it() {
+    let dir = tmp("typo-dir");
+    let o = smart(&["inspect", "--from", s(&dir)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+    assert!(
+        !dir.exists(),
+        "a read-only command created {}",
+        dir.display()
+    );
+}

@@ -55,6 +55,14 @@ impl<F: Fetcher> Engine<F> {
     }
 
     pub(super) fn succeed(&mut self, token: TokenResponse, now: UnixTime) -> Result<(), Error> {
+        if self
+            .rejected
+            .is_some_and(|r| r == digest(token.access_token.secret()))
+        {
+            // The server issued the rejected token again (some cache client_credentials
+            // tokens): it is its current token now, and a new rejection of it must count.
+            self.rejected = None;
+        }
         let lifetime_short = token
             .expires_in
             .is_some_and(|l| l.saturating_mul(1000) < MIN_REUSE_MILLIS.max(self.backoff_floor()));
