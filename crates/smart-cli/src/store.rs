@@ -90,7 +90,7 @@ impl KeySource<'_> {
 }
 
 /// Open the store `spec`, encrypted when `key` names a key.
-/// [`open`] for commands that only read a saved session (`refresh`, `inspect --from`): a
+/// [`open()`] for commands that only read a saved session (`refresh`, `inspect --from`): a
 /// directory that does not exist is an error, never created.
 pub(crate) fn open_existing(
     spec: &StoreSpec,
