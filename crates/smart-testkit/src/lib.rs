@@ -293,14 +293,12 @@ pub fn http_get(url: &str) -> (u16, String) {
     (status, resp.body_mut().read_to_string().unwrap_or_default())
 }
 
-/// The path of the example `name` of the crate under test, built by `cargo test` next to the
-/// test binaries: the newest of `target/<profile>/examples/<name>` (where `cargo build`
-/// puts it) and `target/<profile>/examples/<name>-<hash>` (where `cargo test --all-targets`
-/// leaves it, without that copy).
+/// The path of the example `name` of the crate under test, as `cargo build --examples` leaves
+/// it next to the test binaries (`target/<profile>/examples/<name>`; `scripts/test` builds
+/// them first: `cargo test --all-targets` compiles examples only as test harnesses).
 ///
 /// # Panics
-/// When the example was not built (`cargo test --test <one>` builds no examples: run
-/// `cargo test -p <crate>` or `cargo build --examples` first).
+/// When the example was not built: run `cargo build --workspace --examples` first.
 pub fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     // target/<profile>/deps/<test> → target/<profile>/examples/<name>
@@ -309,33 +307,13 @@ pub fn example_binary(name: &str) -> PathBuf {
         .and_then(std::path::Path::parent)
         .expect("target/<profile>")
         .join("examples");
-    let suffix = std::env::consts::EXE_SUFFIX;
-    let is_build_of_name = |file: &str| {
-        let Some(stem) = file.strip_suffix(suffix) else {
-            return false;
-        };
-        stem == name
-            || stem
-                .strip_prefix(name)
-                .and_then(|r| r.strip_prefix('-'))
-                .is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-    };
-    let newest = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_name().to_str().is_some_and(is_build_of_name))
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .max_by_key(|(modified, _)| *modified)
-        .map(|(_, path)| path);
-    newest.unwrap_or_else(|| {
-        panic!(
-            "example {name} not built in {}: run `cargo test -p <crate>` (which builds the \
-             examples) or `cargo build --examples`",
-            dir.display()
-        )
-    })
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "example {name} not built at {}: run `cargo build --workspace --examples` first",
+        path.display()
+    );
+    path
 }
 
 /// Run the example `name` with `env` added to the environment; `(success, stdout, stderr)`.
