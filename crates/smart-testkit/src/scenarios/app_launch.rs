@@ -1,7 +1,7 @@
 //! App Launch (authorization code + PKCE) against the real local sandbox (oidc-provider).
 //! Every scenario registers its own clients (public, symmetric, asymmetric).
-//! Requirement ids: AUTHZ-01..AUTHZ-08, REDIR-01, REDIR-02, TOKEN-01..TOKEN-04, RESP-01..RESP-03,
-//! CTX-01, CTX-02, REFR-01..REFR-04, OIDC-03; cases B01, B11, B12, B19.
+// Requirement ids: AUTHZ-01..AUTHZ-08, REDIR-01, REDIR-02, TOKEN-01..TOKEN-04, RESP-01..RESP-03,
+// CTX-01, CTX-02, REFR-01..REFR-04, OIDC-03; cases B01, B11, B12, B19.
 //!
 //! The app's redirect URI is `http://127.0.0.1:9/callback` (nothing listens there):
 //! [`browser_until`](crate::browser_until) plays the browser and hands back the callback URL
@@ -24,7 +24,8 @@ use crate::app::{
 };
 use crate::driver::{ClientOptions, Driver};
 
-/// AUTHZ-06/07, RESP-03, CTX-01, OIDC-03, REFR-01: a standalone launch of each client type.
+// Requirements and cases: AUTHZ-06/07, RESP-03, CTX-01, OIDC-03, REFR-01.
+/// A standalone launch of each client type.
 pub fn standalone_launch_public_symmetric_asymmetric<D: Driver>() {
     let http = D::default_http();
     for kind in KINDS {
@@ -84,7 +85,8 @@ pub fn standalone_launch_public_symmetric_asymmetric<D: Driver>() {
     }
 }
 
-/// B01, CTX-01/02: an EHR launch from the sandbox's simulated EHR, with each client type.
+// Requirements and cases: B01, CTX-01/02.
+/// An EHR launch from the sandbox's simulated EHR, with each client type.
 pub fn ehr_launch_public_symmetric_asymmetric<D: Driver>() {
     let http = D::default_http();
     for kind in KINDS {
@@ -123,7 +125,8 @@ pub fn ehr_launch_public_symmetric_asymmetric<D: Driver>() {
     }
 }
 
-/// REFR-01/03/04: a refresh rotates the refresh token, is reported to the rotation hook and
+// Requirements and cases: REFR-01/03/04.
+/// A refresh rotates the refresh token, is reported to the rotation hook and
 /// stored before use, and keeps the launch context; a restored client continues with it.
 pub fn refresh_rotates_reports_to_the_hook_and_keeps_context<D: Driver>() {
     let http = D::default_http();
@@ -219,7 +222,8 @@ pub fn refresh_rotates_reports_to_the_hook_and_keeps_context<D: Driver>() {
     }
 }
 
-/// TOKEN-02: a `code_verifier` other than the one whose challenge was sent is `invalid_grant`.
+// Requirements and cases: TOKEN-02.
+/// A `code_verifier` other than the one whose challenge was sent is `invalid_grant`.
 pub fn pkce_mismatch_is_invalid_grant_400<D: Driver>() {
     let http = D::default_http();
     let (client_id, auth) = register(Kind::Public);
@@ -235,7 +239,8 @@ pub fn pkce_mismatch_is_invalid_grant_400<D: Driver>() {
     assert_eq!(kit::token_requests(&client_id), 1);
 }
 
-/// REDIR-01: a forged `state` is refused before the code is sent.
+// Requirements and cases: REDIR-01.
+/// A forged `state` is refused before the code is sent.
 pub fn wrong_state_is_state_mismatch_and_no_token_request<D: Driver>() {
     let http = D::default_http();
     let (client_id, auth) = register(Kind::Symmetric);
@@ -254,7 +259,8 @@ pub fn wrong_state_is_state_mismatch_and_no_token_request<D: Driver>() {
     );
 }
 
-/// REDIR-02: the user denies: an error redirect, typed, without a token request.
+// Requirements and cases: REDIR-02.
+/// The user denies: an error redirect, typed, without a token request.
 pub fn denied_authorization_is_an_error_redirect<D: Driver>() {
     let http = D::default_http();
     let (client_id, auth) = register(Kind::Public);
@@ -278,7 +284,8 @@ pub fn denied_authorization_is_an_error_redirect<D: Driver>() {
     assert_eq!(kit::token_requests(&client_id), 0);
 }
 
-/// B11b: an RFC 9207 `iss` other than the discovered issuer is refused without a request.
+// Requirements and cases: B11b.
+/// An RFC 9207 `iss` other than the discovered issuer is refused without a request.
 pub fn rfc9207_iss_mismatch_is_refused_without_a_token_request<D: Driver>() {
     let http = D::default_http();
     let (client_id, auth) = register(Kind::Asymmetric);
@@ -325,7 +332,8 @@ pub fn iss_outside_the_allow_list_is_refused_before_any_request<D: Driver>() {
     );
 }
 
-/// AUTHZ-08: the `authorize-post` form completes a launch.
+// Requirements and cases: AUTHZ-08.
+/// The `authorize-post` form completes a launch.
 pub fn authorize_post_form_completes_the_launch<D: Driver>() {
     let http = D::default_http();
     let (client_id, auth) = register(Kind::Public);
@@ -340,7 +348,8 @@ pub fn authorize_post_form_completes_the_launch<D: Driver>() {
     assert_eq!(kit::token_requests(&client_id), 1);
 }
 
-/// REFR-02: after the app reports a 401, the next `authorization()` refreshes.
+// Requirements and cases: REFR-02.
+/// After the app reports a 401, the next `authorization()` refreshes.
 pub fn a_401_invalidates_and_the_next_authorization_refreshes<D: Driver>() {
     let http = D::default_http();
     let (client_id, auth) = register(Kind::Public);
@@ -369,7 +378,8 @@ pub fn a_401_invalidates_and_the_next_authorization_refreshes<D: Driver>() {
     assert_eq!(D::client_token(&client).unwrap().authorization(), &second);
 }
 
-/// REFR-02: the free `refresh_token` function with a narrower scope; the old refresh token is
+// Requirements and cases: REFR-02.
+/// The free `refresh_token` function with a narrower scope; the old refresh token is
 /// rotated away.
 pub fn refr_02_free_refresh_token_function_with_a_narrower_scope<D: Driver>() {
     let http = D::default_http();
@@ -420,7 +430,8 @@ pub fn refr_02_free_refresh_token_function_with_a_narrower_scope<D: Driver>() {
     }
 }
 
-/// REFR-02 through the client: `refresh(Some(scope))` narrows the session's scope.
+// Requirements and cases: REFR-02 through the client.
+/// `refresh(Some(scope))` narrows the session's scope.
 pub fn client_refresh_with_a_narrower_scope<D: Driver>() {
     let http = D::default_http();
     let (client_id, auth) = register(Kind::Symmetric);

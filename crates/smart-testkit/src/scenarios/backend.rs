@@ -1,5 +1,5 @@
 //! Backend Services against the real local sandbox (oidc-provider).
-//! Requirement ids: BES-01..BES-05, ASYM-05, ASYM-08..ASYM-12, RESP-03; cases B20, B21, B24.
+// Requirement ids: BES-01..BES-05, ASYM-05, ASYM-08..ASYM-12, RESP-03; cases B20, B21, B24.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,7 +20,8 @@ use crate::driver::Driver;
 
 const SCOPE: &str = "system/Patient.rs system/Observation.rs";
 
-/// BES-01..BES-05, ASYM-05, RESP-03: a token with each algorithm, and a FHIR read with it.
+// Requirements and cases: BES-01..BES-05, ASYM-05, RESP-03.
+/// A token with each algorithm, and a FHIR read with it.
 pub fn bes_token_and_fhir_read_es384_and_rs384<D: Driver>() {
     for alg in [JwsAlgorithm::Es384, JwsAlgorithm::Rs384] {
         let k = key(alg);
@@ -144,7 +145,8 @@ pub fn concurrency_1000_callers_cold_cache_one_token_request<D: Driver>() {
     concurrent_callers_cold_cache::<D>(1_000);
 }
 
-/// ASYM-12: a wrong key and an unknown `kid` are typed `invalid_client` errors with status.
+// Requirements and cases: ASYM-12.
+/// A wrong key and an unknown `kid` are typed `invalid_client` errors with status.
 pub fn asym_12_wrong_key_and_unknown_kid_are_typed_oauth_errors<D: Driver>() {
     let registered = key(JwsAlgorithm::Es384);
     let client_id = kit::register_backend_client(&registered, SCOPE, None);
@@ -193,7 +195,8 @@ fn send<D: Driver>(req: HttpRequest, now: UnixTime) -> Result<TokenResponse, Err
     parse_token_response(&response, &url, now)
 }
 
-/// B20: an assertion with the wrong `aud` (another URL, the FHIR base) or expired is rejected.
+// Requirements and cases: B20.
+/// An assertion with the wrong `aud` (another URL, the FHIR base) or expired is rejected.
 pub fn b20_wrong_aud_and_expired_assertions_are_rejected<D: Driver>() {
     let k = key(JwsAlgorithm::Rs384);
     let client_id = kit::register_backend_client(&k, SCOPE, None);
@@ -217,7 +220,8 @@ pub fn b20_wrong_aud_and_expired_assertions_are_rejected<D: Driver>() {
     assert!(send::<D>(assertion_request(&client_id, &k, &token_url, now), now).is_ok());
 }
 
-/// B24: the same assertion (same `jti`) sent twice is rejected the second time.
+// Requirements and cases: B24.
+/// The same assertion (same `jti`) sent twice is rejected the second time.
 pub fn b24_replayed_assertion_is_rejected<D: Driver>() {
     let k = key(JwsAlgorithm::Es384);
     let client_id = kit::register_backend_client(&k, SCOPE, None);

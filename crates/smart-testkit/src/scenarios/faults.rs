@@ -1,7 +1,7 @@
 //! Faults of real servers, through a driver end to end (the core's own tests cover each rule
 //! in isolation): discovery behind every kind of redirect, with endpoints resolved against the
-//! FHIR base rather than the redirect target (N01, B02), and an error redirect without `state`
-//! (N08).
+//! FHIR base rather than the redirect target, and an error redirect without `state`.
+// Cases: N01, B02, N08.
 
 use smart_core::client_auth::ClientAuth;
 use smart_core::discovery::ConfigSource;
@@ -12,9 +12,10 @@ use smart_core::{Error, FhirBaseUrl};
 use crate::driver::Driver;
 use crate::hostile::{Behaviour, HostileServer, Response};
 
-/// N01: a multi-practice gateway answers the practice's well-known URL with a redirect (each
+// Cases: N01, B02.
+/// A multi-practice gateway answers the practice's well-known URL with a redirect (each
 /// of 301, 302, 303, 307, 308) to a shared script with a query; the document's relative
-/// endpoints resolve against the FHIR base as given, not against the redirect target (B02).
+/// endpoints resolve against the FHIR base as given, not against the redirect target.
 pub fn n01_discovery_behind_each_redirect_status_resolves_against_the_fhir_base<D: Driver>() {
     for status in [301, 302, 303, 307, 308] {
         let server = HostileServer::start();
@@ -71,7 +72,8 @@ pub fn n01_discovery_behind_each_redirect_status_resolves_against_the_fhir_base<
     }
 }
 
-/// N01: the CapabilityStatement fallback behind a relative redirect.
+// Requirements and cases: N01.
+/// The CapabilityStatement fallback behind a relative redirect.
 pub fn n01_metadata_fallback_behind_a_relative_redirect<D: Driver>() {
     let server = HostileServer::start();
     server.route(
@@ -114,7 +116,8 @@ pub fn n01_metadata_fallback_behind_a_relative_redirect<D: Driver>() {
     assert_eq!(server.count("/fhir/R4/metadata"), 1, "{}", D::NAME);
 }
 
-/// N08: an error redirect without `state` reports the server's `error` and
+// Requirements and cases: N08.
+/// An error redirect without `state` reports the server's `error` and
 /// `error_description`, marked unverified; no token request is made, and the same pending
 /// authorization still completes with a proper callback.
 pub fn n08_error_redirect_without_state_reports_the_reason_unverified<D: Driver>() {

@@ -1,7 +1,8 @@
 //! `id_token` verification against the real local sandbox (oidc-provider): a standalone launch
 //! with `openid fhirUser`, then `SmartClient::verify_id_token` checks the server's RS256
-//! signature with its JWKS and the claims (OIDC-01, OIDC-02, OIDC-04, OIDC-03; case B06: the
-//! sandbox's OIDC issuer is `{sandbox}`, not the FHIR base `{sandbox}/fhir`).
+//! signature with its JWKS and the claims (the sandbox's OIDC issuer is `{sandbox}`, not the
+//! FHIR base `{sandbox}/fhir`).
+// Requirement ids: OIDC-01, OIDC-02, OIDC-04, OIDC-03; case B06.
 
 use smart_core::client_auth::ClientAuth;
 use smart_core::error::IdTokenError;
@@ -17,7 +18,8 @@ use crate::driver::Driver;
 
 const SCOPE: &str = "launch/patient openid fhirUser patient/*.rs";
 
-/// OIDC-01/02/04, B06: the sandbox's `id_token` verifies against its JWKS; one changed
+// Requirements and cases: OIDC-01/02/04, B06.
+/// The sandbox's `id_token` verifies against its JWKS; one changed
 /// signature character does not.
 pub fn standalone_launch_id_token_verifies_with_sandbox_jwks<D: Driver>() {
     let client_id = kit::unique("oidc");
@@ -88,7 +90,8 @@ pub fn standalone_launch_id_token_verifies_with_sandbox_jwks<D: Driver>() {
     assert_eq!(err, Error::IdToken(IdTokenError::BadSignature));
 }
 
-/// OIDC-01: a session without an `id_token` (no `openid` granted) says so, without a request.
+// Requirements and cases: OIDC-01.
+/// A session without an `id_token` (no `openid` granted) says so, without a request.
 pub fn verify_id_token_without_openid_is_missing<D: Driver>() {
     let (_, auth) = crate::app::register(crate::app::Kind::Public);
     let scope = "launch/patient patient/*.rs offline_access";

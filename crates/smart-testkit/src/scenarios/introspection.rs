@@ -1,4 +1,5 @@
-//! Token introspection (RFC 7662; INTRO-01) and revocation (RFC 7009) against the real local
+// Requirement ids: INTRO-01.
+//! Token introspection (RFC 7662) and revocation (RFC 7009) against the real local
 //! sandbox (oidc-provider). Each scenario gets a real token set through a standalone launch of
 //! a freshly registered client of each type (public, symmetric, asymmetric); the endpoints
 //! come from discovery.
@@ -76,7 +77,8 @@ fn assert_invalid_grant(e: Error, what: &str) {
     }
 }
 
-/// INTRO-01: an active access token (and refresh token) of each client type, authenticated
+// Requirements and cases: INTRO-01.
+/// An active access token (and refresh token) of each client type, authenticated
 /// with the client's credentials.
 pub fn introspect_active_access_token_for_each_client_type<D: Driver>() {
     let http = D::default_http();
