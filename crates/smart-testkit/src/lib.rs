@@ -17,6 +17,7 @@ pub mod canary;
 pub mod driver;
 pub mod hostile;
 mod listener;
+pub mod load_report;
 pub mod redis_server;
 pub mod scenarios;
 pub mod tls;

@@ -23,36 +23,8 @@ use smart_core::entropy::{SystemEntropy, default_entropy};
 use smart_core::jwk::SigningKey;
 use smart_core::{ClientId, Error};
 use smart_testkit::hostile::{Behaviour, HostileServer, Response};
+use smart_testkit::load_report::{Row, Wave, arrivals, fmt_d, percentile, print_header, print_row};
 use smart_ureq::{BackendServicesAuth, HttpClient};
-
-/// One row of the table.
-struct Row {
-    scenario: &'static str,
-    requests: usize,
-    calls: usize,
-    p50: Duration,
-    p99: Duration,
-    failed_calls: usize,
-    callers_failed: usize,
-    note: String,
-}
-
-fn percentile(sorted: &[Duration], p: usize) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
-}
-
-fn fmt_d(d: Duration) -> String {
-    if d >= Duration::from_millis(10) {
-        format!("{:.2} s", d.as_secs_f64())
-    } else if d >= Duration::from_micros(10) {
-        format!("{:.0} µs", d.as_secs_f64() * 1e6)
-    } else {
-        format!("{} ns", d.as_nanos())
-    }
-}
 
 fn auth_for(
     server: &HostileServer,
@@ -77,14 +49,6 @@ fn auth_for(
         http.build()?,
         default_entropy(),
     )?))
-}
-
-/// What one wave of callers saw: latencies (sorted), failures, how many got the access token
-/// `old`.
-struct Wave {
-    latencies: Vec<Duration>,
-    failed: usize,
-    got_old: usize,
 }
 
 /// `callers` threads released together, each calling once.
@@ -186,18 +150,6 @@ fn a_500_for_8s(callers: usize) -> Result<Row, Error> {
             arrivals(&server)
         ),
     })
-}
-
-/// When each token request arrived, in seconds after the first.
-fn arrivals(server: &HostileServer) -> String {
-    let r = server.requests_to("/token");
-    let Some(first) = r.first().map(|r| r.received_at) else {
-        return String::new();
-    };
-    r.iter()
-        .map(|r| format!("{:.1}", (r.received_at - first).as_secs_f64()))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn b_hang(callers: usize) -> Result<Row, Error> {
@@ -325,10 +277,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| name.starts_with(o.as_str()));
     println!("ureq driver, {callers} threads\n");
-    println!(
-        "| scenario | token requests | calls | call p50 | call p99 | failed calls | callers failed | note |"
-    );
-    println!("|---|---|---|---|---|---|---|---|");
+    print_header();
     for (name, f) in [("a", 0usize), ("b", 1), ("c", 2), ("d", 3)] {
         if !wanted(name) {
             continue;
@@ -339,17 +288,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             2 => c_slow_renewal(callers),
             _ => d_expires_in_0(callers),
         }?;
-        println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            row.scenario,
-            row.requests,
-            row.calls,
-            fmt_d(row.p50),
-            fmt_d(row.p99),
-            row.failed_calls,
-            row.callers_failed,
-            row.note
-        );
+        print_row(&row);
     }
     Ok(())
 }
