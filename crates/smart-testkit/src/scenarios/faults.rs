@@ -121,30 +121,11 @@ pub fn n01_metadata_fallback_behind_a_relative_redirect<D: Driver>() {
 /// `error_description`, marked unverified; no token request is made, and the same pending
 /// authorization still completes with a proper callback.
 pub fn n08_error_redirect_without_state_reports_the_reason_unverified<D: Driver>() {
-    let server = HostileServer::start();
-    server.route(
-        "GET",
-        "/fhir/.well-known/smart-configuration",
-        Response::json(
-            200,
-            serde_json::json!({
-                "token_endpoint": server.url_for("/token"),
-                "authorization_endpoint": server.url_for("/authorize"),
-                "capabilities": ["launch-standalone"],
-                "code_challenge_methods_supported": ["S256"],
-            }),
-        ),
-    );
-    server.route("POST", "/token", Response::token("n08-token", 300));
-    let http = D::default_http();
-    let app = AppConfig::new(
-        ClientAuth::public("n08-app"),
-        "http://127.0.0.1/cb",
+    let (server, http, app, request) = standalone_launch_at_a_scripted_server::<D>(
+        "n08-app",
         "launch/patient patient/*.rs",
-    )
-    .unwrap();
-    let base = FhirBaseUrl::new(server.url_for("/fhir")).unwrap();
-    let request = D::begin_launch(&http, &app, Launch::standalone(base)).unwrap();
+        "n08-token",
+    );
     let callback = "http://127.0.0.1/cb?error=invalid_scope&error_description=Scope%20patient%2F*.rs%20is%20not%20allowed";
     // As a web app keeps it: serialized in the user's session, read back per request.
     let session = serde_json::to_string(&request.pending).unwrap();
@@ -165,12 +146,7 @@ pub fn n08_error_redirect_without_state_reports_the_reason_unverified<D: Driver>
     assert_eq!(server.count("/token"), 0, "{}: no token request", D::NAME);
 
     // Nothing was spent: the real callback still completes with the stored authorization.
-    let state = request
-        .url
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+    let state = state_of(&request.url);
     let ok = format!("http://127.0.0.1/cb?code=c0de&state={state}");
     let client = D::complete_launch(&http, &app, pending(), &ok).unwrap();
     assert_eq!(
@@ -184,36 +160,9 @@ pub fn n08_error_redirect_without_state_reports_the_reason_unverified<D: Driver>
 /// discovery document names no `issuer` to check it against; `complete_launch` proceeds and
 /// the warning is the first of the token's warnings (it used to be dropped).
 pub fn callback_warnings_reach_the_token_warnings<D: Driver>() {
-    let server = HostileServer::start();
-    server.route(
-        "GET",
-        "/fhir/.well-known/smart-configuration",
-        Response::json(
-            200,
-            serde_json::json!({
-                "token_endpoint": server.url_for("/token"),
-                "authorization_endpoint": server.url_for("/authorize"),
-                "capabilities": ["launch-standalone"],
-                "code_challenge_methods_supported": ["S256"],
-            }),
-        ),
-    );
-    server.route("POST", "/token", Response::token("iss-token", 300));
-    let http = D::default_http();
-    let app = AppConfig::new(
-        ClientAuth::public("iss-app"),
-        "http://127.0.0.1/cb",
-        "launch/patient",
-    )
-    .unwrap();
-    let base = FhirBaseUrl::new(server.url_for("/fhir")).unwrap();
-    let request = D::begin_launch(&http, &app, Launch::standalone(base)).unwrap();
-    let state = request
-        .url
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+    let (_server, http, app, request) =
+        standalone_launch_at_a_scripted_server::<D>("iss-app", "launch/patient", "iss-token");
+    let state = state_of(&request.url);
     let callback =
         format!("http://127.0.0.1/cb?code=c0de&state={state}&iss=https%3A%2F%2Fas.example.org");
     let client = D::complete_launch(&http, &app, request.pending, &callback).unwrap();
@@ -281,4 +230,47 @@ pub fn builder_retry_policy_governs_refresh_attempts<D: Driver>() {
         assert!(D::client_token(&client).is_err(), "{}", D::NAME);
         assert_eq!(server.count("/token"), attempts, "{}", D::NAME);
     }
+}
+
+/// A scripted server with a smart-configuration for a standalone launch and a token endpoint
+/// answering `access_token`; a public client `client_id` asking for `scope` has begun the
+/// launch: `(server, http, app, request)`.
+fn standalone_launch_at_a_scripted_server<D: Driver>(
+    client_id: &str,
+    scope: &str,
+    access_token: &str,
+) -> (
+    HostileServer,
+    D::Http,
+    AppConfig,
+    smart_core::launch::AuthorizationRequest,
+) {
+    let server = HostileServer::start();
+    server.route(
+        "GET",
+        "/fhir/.well-known/smart-configuration",
+        Response::json(
+            200,
+            serde_json::json!({
+                "token_endpoint": server.url_for("/token"),
+                "authorization_endpoint": server.url_for("/authorize"),
+                "capabilities": ["launch-standalone"],
+                "code_challenge_methods_supported": ["S256"],
+            }),
+        ),
+    );
+    server.route("POST", "/token", Response::token(access_token, 300));
+    let http = D::default_http();
+    let app = AppConfig::new(ClientAuth::public(client_id), "http://127.0.0.1/cb", scope).unwrap();
+    let base = FhirBaseUrl::new(server.url_for("/fhir")).unwrap();
+    let request = D::begin_launch(&http, &app, Launch::standalone(base)).unwrap();
+    (server, http, app, request)
+}
+
+/// The `state` parameter of an authorization URL.
+fn state_of(url: &url::Url) -> String {
+    url.query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
 }
