@@ -1,6 +1,7 @@
 //! The legacy discovery fallback: a FHIR CapabilityStatement's `oauth-uris` extension.
 
-use super::parse::{Ctx, parse_json_object};
+use super::members::Ctx;
+use super::parse::parse_json_object;
 use super::*;
 use crate::error::{DiscoveryErrorKind, Error};
 use crate::types::FhirBaseUrl;

@@ -20,6 +20,7 @@
 
 mod capability_statement;
 mod config;
+mod members;
 mod parse;
 
 pub use capability_statement::parse_capability_statement;
