@@ -317,7 +317,7 @@ fn associated_endpoints(cx: &mut Ctx<'_>, v: Value) -> Vec<AssociatedEndpoint> {
 /// skipped (RFC 8259 §8.1); a list member given as a single string is a one-element list;
 /// list items that are not strings are dropped; an optional member of the wrong JSON type,
 /// or an optional endpoint that is not a valid URL, is dropped. Every endpoint keeps its
-/// advertised text next to the parsed URL ([`Endpoint`]).
+/// advertised text next to the parsed URL ([`Endpoint`](crate::types::Endpoint)).
 ///
 /// # Errors
 /// [`Error::Discovery`] with kind
