@@ -8,13 +8,13 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{T0, entropy, es384_key, form, jwt_part, ready, send, token_body};
+use common::{
+    T0, entropy, es384_key, form, jwt_part, public_app, ready, send, store_op, token_body,
+};
 use serde_json::json;
 use smart_core::backend::{BackendServices, BackendServicesConfig};
-use smart_core::client_auth::ClientAuth;
 use smart_core::discovery::SmartConfiguration;
 use smart_core::error::{StoreError, StoreErrorKind, TransportError, TransportErrorKind};
-use smart_core::launch::AppConfig;
 use smart_core::retry::RetryPolicy;
 use smart_core::session::Session;
 use smart_core::store::{LeaseConfig, StoreEvent, StoreOp, StoreResult, StoredToken};
@@ -69,13 +69,6 @@ fn wait_until<T: std::fmt::Debug>(a: Action<T>) -> UnixTime {
     match a {
         Action::WaitUntil(t) => t,
         other => panic!("expected WaitUntil, got {other:?}"),
-    }
-}
-
-fn store_op<T: std::fmt::Debug>(a: Action<T>) -> StoreOp {
-    match a {
-        Action::Store(op) => op,
-        other => panic!("expected Store, got {other:?}"),
     }
 }
 
@@ -546,13 +539,7 @@ fn session_token(access: &str, refresh: &str, at: UnixTime) -> smart_core::token
 }
 
 fn session(lease: LeaseConfig) -> Session {
-    let app = AppConfig::new(
-        ClientAuth::public("app-1"),
-        "https://app.example.org/cb",
-        "launch openid patient/*.rs",
-    )
-    .unwrap()
-    .with_entropy(entropy(3));
+    let app = public_app();
     Session::new(
         &app,
         FhirBaseUrl::new("https://ehr.example.org/fhir").unwrap(),

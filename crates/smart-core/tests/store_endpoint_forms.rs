@@ -5,25 +5,48 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{T0, entropy, es384_key, form, ready, send, token_body};
+use common::{T0, entropy, es384_key, form, public_app, ready, send, store_op, token_body};
 use smart_core::backend::{BackendServices, BackendServicesConfig};
-use smart_core::client_auth::ClientAuth;
 use smart_core::discovery::SmartConfiguration;
-use smart_core::launch::AppConfig;
 use smart_core::retry::RetryPolicy;
 use smart_core::session::Session;
 use smart_core::store::{LeaseConfig, StoreOp, StoreResult};
 use smart_core::token::parse_token_response;
 use smart_core::types::Endpoint;
-use smart_core::{Action, ClientId, FhirBaseUrl, Flow, HttpResponse};
+use smart_core::{Action, CachedToken, ClientId, FhirBaseUrl, Flow, HttpResponse};
 
 const ADVERTISED: &str = "https://ehr.example.org:443/oauth2/token";
 
-fn store_op<T: std::fmt::Debug>(a: Action<T>) -> StoreOp {
-    match a {
-        Action::Store(op) => op,
-        other => panic!("expected Store, got {other:?}"),
-    }
+/// An App Launch session on the token endpoint advertised as `endpoint` writes its first
+/// entry (A1/R1); 400 s later the store holds another process's rotation (A2/R2) under the
+/// same key, with the same endpoint text. Returns the session and what it does next.
+fn session_after_a_foreign_rotation(endpoint: &str) -> (Session, Action<Arc<CachedToken>>) {
+    let ep = Endpoint::parse(endpoint).unwrap();
+    let app = public_app();
+    let tok = |a: &str, r: &str, at| {
+        parse_token_response(
+            &HttpResponse::new(200, token_body(a, Some(300), Some(r))),
+            ep.url(),
+            at,
+        )
+        .unwrap()
+    };
+    let fhir = FhirBaseUrl::new("https://ehr.example.org/fhir").unwrap();
+    let mut s = Session::new(&app, fhir, ep.clone(), tok("A1", "R1", T0), T0)
+        .with_store(Some("sess-1".into()), LeaseConfig::default());
+    let mut entry = match store_op(s.poll(T0).unwrap()) {
+        StoreOp::Set { value, .. } => value,
+        other => panic!("{other:?}"),
+    };
+    s.handle_store(StoreResult::Done, T0).unwrap();
+    assert_eq!(ready(s.poll(T0).unwrap()).access_token.secret(), "A1");
+    let later = T0.plus_secs(400);
+    entry.token = tok("A2", "R2", later);
+    let _ = store_op(s.poll(later).unwrap()); // Get
+    s.handle_store(StoreResult::Value(Some(entry)), later)
+        .unwrap();
+    let next = s.poll(later).unwrap();
+    (s, next)
 }
 
 /// Regression (fixed): a Backend Services source never adopts the token it stored itself when the
@@ -68,42 +91,11 @@ fn backend_adopts_its_own_stored_entry_with_port_443_endpoint() {
     );
 }
 
-/// Regression (fixed): an App Launch session never adopts another process's rotation when the token
-/// endpoint is advertised as `...:443/...`: it spends its own (rotated-away) refresh token.
+/// Regression (fixed): an App Launch session never adopted another process's rotation when the
+/// token endpoint is advertised as `...:443/...`: it spent its own (rotated-away) refresh token.
 #[test]
 fn session_adopts_rotation_with_port_443_endpoint() {
-    let ep = Endpoint::parse(ADVERTISED).unwrap();
-    let app = AppConfig::new(
-        ClientAuth::public("app-1"),
-        "https://app.example.org/cb",
-        "launch openid patient/*.rs",
-    )
-    .unwrap()
-    .with_entropy(entropy(3));
-    let tok = |a: &str, r: &str, at| {
-        parse_token_response(
-            &HttpResponse::new(200, token_body(a, Some(300), Some(r))),
-            ep.url(),
-            at,
-        )
-        .unwrap()
-    };
-    let fhir = FhirBaseUrl::new("https://ehr.example.org/fhir").unwrap();
-    let mut s = Session::new(&app, fhir.clone(), ep.clone(), tok("A1", "R1", T0), T0)
-        .with_store(Some("sess-1".into()), LeaseConfig::default());
-    let mut first = match store_op(s.poll(T0).unwrap()) {
-        StoreOp::Set { value, .. } => value,
-        other => panic!("{other:?}"),
-    };
-    s.handle_store(StoreResult::Done, T0).unwrap();
-    assert_eq!(ready(s.poll(T0).unwrap()).access_token.secret(), "A1");
-    // Another process rotated: A2/R2, stored under the same key with the same endpoint text.
-    let later = T0.plus_secs(400);
-    first.token = tok("A2", "R2", later);
-    let _ = store_op(s.poll(later).unwrap()); // Get
-    s.handle_store(StoreResult::Value(Some(first)), later)
-        .unwrap();
-    let next = s.poll(later).unwrap();
+    let (mut s, next) = session_after_a_foreign_rotation(ADVERTISED);
     let events = s.take_store_events();
     match next {
         Action::Ready(t) => assert_eq!(t.access_token.secret(), "A2"),
@@ -115,7 +107,7 @@ fn session_adopts_rotation_with_port_443_endpoint() {
     }
 }
 
-/// PINS (passing expected): the same round trip with a normalised endpoint works.
+/// The same round trip with an endpoint advertised in normal form: the stored token is adopted.
 #[test]
 fn backend_adopts_its_own_stored_entry_with_normal_endpoint() {
     let ep = Endpoint::parse("https://ehr.example.org/oauth2/token").unwrap();
@@ -125,8 +117,6 @@ fn backend_adopts_its_own_stored_entry_with_normal_endpoint() {
     let mut b = BackendServices::new(config, entropy(8))
         .unwrap()
         .with_store(None, LeaseConfig::default());
-    let key = b.store_key().unwrap();
-    let _ = key;
     let _ = store_op(b.poll(T0).unwrap());
     let stored = smart_core::store::StoredToken {
         fhir_base: None,
@@ -142,59 +132,30 @@ fn backend_adopts_its_own_stored_entry_with_normal_endpoint() {
     b.handle_store(StoreResult::Value(Some(Box::new(stored))), T0)
         .unwrap();
     assert_eq!(ready(b.poll(T0).unwrap()).access_token.secret(), "S1");
-    let _ = Arc::new(());
 }
 
-/// Regression (fixed): the ignored rotation costs the session. The old refresh token R1
-/// is refused (`invalid_grant`, it was rotated away) and the dead set (no refresh token) is
-/// then written over the other process's live R2 entry: the stored session is lost.
+/// Regression (fixed): the ignored rotation cost the session. The old refresh token R1 was
+/// refused (`invalid_grant`, it was rotated away) and the dead set (no refresh token) was then
+/// written over the other process's live R2 entry: the stored session was lost. Now the
+/// session sends nothing and writes nothing over the live entry.
 #[test]
-fn session_with_port_443_endpoint_overwrites_a_live_rotation_with_a_dead_set() {
-    let ep = Endpoint::parse(ADVERTISED).unwrap();
-    let app = AppConfig::new(
-        ClientAuth::public("app-1"),
-        "https://app.example.org/cb",
-        "launch openid patient/*.rs",
-    )
-    .unwrap()
-    .with_entropy(entropy(3));
-    let tok = |a: &str, r: &str, at| {
-        parse_token_response(
-            &HttpResponse::new(200, token_body(a, Some(300), Some(r))),
-            ep.url(),
-            at,
-        )
-        .unwrap()
-    };
-    let fhir = FhirBaseUrl::new("https://ehr.example.org/fhir").unwrap();
-    let mut s = Session::new(&app, fhir, ep.clone(), tok("A1", "R1", T0), T0)
-        .with_store(Some("sess-1".into()), LeaseConfig::default());
-    let mut entry = match store_op(s.poll(T0).unwrap()) {
-        StoreOp::Set { value, .. } => value,
-        other => panic!("{other:?}"),
-    };
-    s.handle_store(StoreResult::Done, T0).unwrap();
-    let later = T0.plus_secs(400);
-    entry.token = tok("A2", "R2", later); // another process's rotation, stored
-    let _ = store_op(s.poll(later).unwrap()); // Get
-    s.handle_store(StoreResult::Value(Some(entry)), later)
-        .unwrap();
-    let Action::Send(_) = s.poll(later).unwrap() else {
-        return; // adopted: fixed
-    };
-    let _ = s.handle_response(
-        HttpResponse::new(400, r#"{"error":"invalid_grant"}"#),
-        later,
-    );
-    match s.poll(later) {
-        Ok(Action::Store(StoreOp::Set { key, value, .. })) => panic!(
-            "the live R2 entry under `{key}` is overwritten by a set with refresh_token {:?}",
-            value
-                .token
-                .refresh_token
-                .as_ref()
-                .map(|r| r.secret().to_owned())
+fn session_with_port_443_endpoint_never_overwrites_a_live_rotation() {
+    let (mut s, next) = session_after_a_foreign_rotation(ADVERTISED);
+    if let Action::Send(req) = &next {
+        panic!(
+            "the session spends its rotated-away refresh token {:?} instead of the stored R2",
+            form(req, "refresh_token")
+        );
+    }
+    assert_eq!(ready(next).access_token.secret(), "A2");
+    // Asked again within the token's lifetime: the adopted token, and no write.
+    let again = T0.plus_secs(401);
+    match s.poll(again).unwrap() {
+        Action::Ready(t) => assert_eq!(t.access_token.secret(), "A2"),
+        Action::Store(StoreOp::Set { key, value, .. }) => panic!(
+            "the live R2 entry under `{key}` is overwritten (refresh_token present: {})",
+            value.token.refresh_token.is_some()
         ),
-        other => eprintln!("next: {other:?}"),
+        other => panic!("{other:?}"),
     }
 }

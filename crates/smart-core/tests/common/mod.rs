@@ -8,8 +8,11 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use smart_core::assertion::JwsAlgorithm;
+use smart_core::client_auth::ClientAuth;
 use smart_core::entropy::DeterministicEntropy;
 use smart_core::jwk::SigningKey;
+use smart_core::launch::AppConfig;
+use smart_core::store::StoreOp;
 use smart_core::{Action, HttpRequest, UnixTime};
 
 /// The fixed "now" of scripted conversations.
@@ -30,6 +33,27 @@ pub fn ready<T: Debug>(a: Action<T>) -> T {
     match a {
         Action::Ready(t) => t,
         other => panic!("expected Ready, got {other:?}"),
+    }
+}
+
+/// A public App Launch client `app-1` (redirect `https://app.example.org/cb`, scope
+/// `launch openid patient/*.rs`) with deterministic entropy.
+pub fn public_app() -> AppConfig {
+    AppConfig::new(
+        ClientAuth::public("app-1"),
+        "https://app.example.org/cb",
+        "launch openid patient/*.rs",
+    )
+    .unwrap()
+    .with_entropy(entropy(3))
+}
+
+/// The operation of a `Store`, or a panic naming what came instead.
+#[track_caller]
+pub fn store_op<T: Debug>(a: Action<T>) -> StoreOp {
+    match a {
+        Action::Store(op) => op,
+        other => panic!("expected Store, got {other:?}"),
     }
 }
 
