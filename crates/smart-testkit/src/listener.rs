@@ -6,7 +6,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Stack size of the per-connection threads (they parse, sleep and write; TLS needs a little
 /// more than plain HTTP, and responder closures run there too).
@@ -95,23 +95,17 @@ impl ConnListener {
             let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
             let _ = t.join();
         }
-        let mut live = lock(&self.conns.live);
+        let live = lock(&self.conns.live);
         for s in live.values() {
             let _ = s.shutdown(Shutdown::Both);
         }
-        let deadline = Instant::now() + STOP_GRACE;
-        while !live.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break; // a handler that never returns: leave its thread behind
-            }
-            live = self
-                .conns
+        // A handler that never returns within the grace time: leave its thread behind.
+        drop(
+            self.conns
                 .changed
-                .wait_timeout(live, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+                .wait_timeout_while(live, STOP_GRACE, |live| !live.is_empty())
+                .unwrap_or_else(PoisonError::into_inner),
+        );
     }
 }
 

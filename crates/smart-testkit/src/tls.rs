@@ -27,7 +27,7 @@ use std::fmt;
 use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -355,21 +355,13 @@ impl TlsServer {
     /// Blocks until at least `n` handshakes failed, or `timeout` passed; returns whether they
     /// did.
     pub fn wait_for_failed_handshakes(&self, n: usize, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut st = lock(&self.shared.state);
-        while st.failed.len() < n {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            st = self
-                .shared
-                .changed
-                .wait_timeout(st, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        true
+        let st = self
+            .shared
+            .changed
+            .wait_timeout_while(lock(&self.shared.state), timeout, |st| st.failed.len() < n)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+        st.failed.len() >= n
     }
 }
 

@@ -308,12 +308,7 @@ impl Behaviour {
 /// The response of [`Behaviour::echo`].
 pub(super) fn echo_response(status: u16, req: &Request, base_url: &str) -> Response {
     let raw = req.body_text();
-    let decoded = req
-        .form()
-        .into_iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&");
+    let decoded = req.decoded_form_text();
     let auth = req.header("authorization").unwrap_or("");
     let basic = req.basic_credentials().unwrap_or_default();
     let description = format!(

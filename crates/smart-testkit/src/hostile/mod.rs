@@ -287,23 +287,14 @@ impl HostileServer {
     /// whether they were. In async code call it from `spawn_blocking`, or only once the client
     /// is known to have sent them.
     pub fn wait_for(&self, path: &str, n: usize, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut st = lock(&self.shared.state);
-        loop {
-            if st.paths.get(path).map_or(0, |s| s.count) >= n {
-                return true;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            st = self
-                .shared
-                .changed
-                .wait_timeout(st, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        let seen = |st: &State| st.paths.get(path).map_or(0, |s| s.count) >= n;
+        let st = self
+            .shared
+            .changed
+            .wait_timeout_while(lock(&self.shared.state), timeout, |st| !seen(st))
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+        seen(&st)
     }
 
     /// Forgets the recorded requests and counters (requests in flight stay in flight, and

@@ -61,6 +61,16 @@ impl Request {
             .collect()
     }
 
+    /// The form body decoded and joined back as `k=v&k=v` without percent-encoding: what a
+    /// server that reflects "the decoded request" shows.
+    pub fn decoded_form_text(&self) -> String {
+        self.form()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
     /// The first form field `name` of the body, decoded.
     pub fn form_value(&self, name: &str) -> Option<String> {
         self.form()

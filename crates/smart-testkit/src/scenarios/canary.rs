@@ -93,15 +93,10 @@ pub fn add_sent(canaries: &mut Canaries, request: &Request) {
 /// What a reflecting server puts in its answers: the request body raw and decoded, the
 /// `Authorization` header and the decoded Basic credential.
 pub fn reflection(req: &Request) -> String {
-    let decoded = req
-        .form()
-        .into_iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&");
     format!(
-        "body {} decoded {decoded} authorization {} basic {}",
+        "body {} decoded {} authorization {} basic {}",
         req.body_text(),
+        req.decoded_form_text(),
         req.header("authorization").unwrap_or(""),
         req.basic_credentials().unwrap_or_default()
     )

@@ -72,19 +72,12 @@ impl Hold {
     /// `timeout`.
     pub fn wait_until_signing(&self, timeout: Duration) -> bool {
         let (m, cv) = &*self.0;
-        let deadline = Instant::now() + timeout;
-        let mut s = m.lock().unwrap_or_else(|p| p.into_inner());
-        while s.waiting == 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            s = cv
-                .wait_timeout(s, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        true
+        let s = m.lock().unwrap_or_else(|p| p.into_inner());
+        let s = cv
+            .wait_timeout_while(s, timeout, |s| s.waiting == 0)
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
+        s.waiting > 0
     }
 
     /// Let every held and future answer through.
