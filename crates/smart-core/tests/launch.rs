@@ -687,6 +687,41 @@ fn b11c_iss_without_discovered_issuer_proceeds_with_a_warning() {
     assert_eq!(v.exchange.token_endpoint().as_str(), TOKEN_URL);
 }
 
+/// `into_exchange` carries the callback's warnings into the token response, ahead of the
+/// token response's own.
+#[test]
+fn b11c_callback_warnings_come_first_in_the_exchanged_token() {
+    let v = pending("S1", REDIRECT, None)
+        .callback(
+            &public_app(REDIRECT, "launch"),
+            "https://app.example.org/cb?code=C1&state=S1&iss=https%3A%2F%2Fauth.example.org%2Frealms%2Fehr",
+        )
+        .unwrap();
+    let callback_warnings = v.warnings.clone();
+    assert_eq!(callback_warnings.len(), 1);
+    let mut exchange = v.into_exchange();
+    let now = UnixTime::from_secs(1_700_000_000);
+    let _ = send(exchange.poll(now).unwrap());
+    // `expires_in` as a string: the token response's own warning.
+    exchange
+        .handle_response(
+            HttpResponse::new(
+                200,
+                r#"{"access_token":"A","token_type":"Bearer","expires_in":"3600","scope":"launch"}"#,
+            ),
+            now,
+        )
+        .unwrap();
+    let token = ready(exchange.poll(now).unwrap());
+    assert_eq!(token.warnings.len(), 2, "{:?}", token.warnings);
+    assert_eq!(token.warnings[0], callback_warnings[0]);
+    assert!(
+        token.warnings[1].contains("expires_in"),
+        "{:?}",
+        token.warnings
+    );
+}
+
 #[test]
 fn rfc9207_iss_required_when_the_server_advertises_it() {
     let app = public_app(REDIRECT, "launch");

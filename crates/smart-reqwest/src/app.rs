@@ -6,7 +6,7 @@ use smart_core::discovery::{Discovered, Discovery};
 use smart_core::id_token::{UnverifiedIdTokenClaims, VerifiedIdTokenClaims};
 use smart_core::introspection::{self, Introspection, IntrospectionAuth, TokenTypeHint};
 use smart_core::launch::{
-    AppConfig, AuthorizationRequest, Launch, LaunchFlow, PendingAuthorization, ValidatedCallback,
+    AppConfig, AuthorizationRequest, Launch, LaunchFlow, PendingAuthorization,
 };
 use smart_core::oidc::VerifyIdToken;
 use smart_core::secret::{AccessToken, AuthorizationHeader, IdToken, RefreshToken};
@@ -63,13 +63,10 @@ pub async fn complete_launch(
     pending: PendingAuthorization,
     redirect_url: &str,
 ) -> Result<SmartClient, Error> {
-    let ValidatedCallback { exchange, warnings } = pending.callback(app, redirect_url)?;
+    let exchange = pending.callback(app, redirect_url)?.into_exchange();
     let fhir_base = exchange.fhir_base().clone();
     let token_endpoint = exchange.token_endpoint().clone();
-    let mut token = http.run(exchange).await?;
-    // The callback's observations (e.g. no RFC 9207 `iss` from a server that does not
-    // advertise it) come first among the token's warnings.
-    token.warnings.splice(0..0, warnings);
+    let token = http.run(exchange).await?;
     let session = Session::new(app, fhir_base, token_endpoint, token, now());
     SmartClient::builder(session)
         .http(http.clone())

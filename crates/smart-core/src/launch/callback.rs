@@ -112,6 +112,18 @@ pub struct ValidatedCallback {
     pub warnings: Vec<String>,
 }
 
+impl ValidatedCallback {
+    /// The code exchange, carrying the callback's [`warnings`](Self::warnings): they come
+    /// first among the [`warnings`](crate::token::TokenResponse::warnings) of the token
+    /// response it produces, so a session built from that response keeps them (e.g. no
+    /// RFC 9207 `iss` from a server that does not advertise it).
+    pub fn into_exchange(self) -> CodeExchange {
+        let mut exchange = self.exchange;
+        exchange.callback_warnings = self.warnings;
+        exchange
+    }
+}
+
 impl PendingAuthorization {
     /// Validate the redirect (`state`, RFC 6749 §4.1.2 and §4.1.2.1; RFC 9207) and produce the
     /// code exchange.

@@ -71,6 +71,9 @@ pub struct CodeExchange {
     entropy: Arc<dyn Entropy>,
     state: State,
     slot: SignSlot,
+    /// Put first among the token response's warnings (see
+    /// [`ValidatedCallback::into_exchange`](super::ValidatedCallback::into_exchange)).
+    pub(super) callback_warnings: Vec<String>,
 }
 
 impl std::fmt::Debug for CodeExchange {
@@ -106,6 +109,7 @@ impl CodeExchange {
             entropy,
             state: State::Ready,
             slot: SignSlot::default(),
+            callback_warnings: Vec::new(),
         }
     }
 
@@ -149,7 +153,11 @@ impl CodeExchange {
 
     fn finish(&mut self, result: Result<TokenResponse, Error>) -> Result<(), Error> {
         let out = result.as_ref().err().cloned();
-        self.state = State::Done(result.map(Box::new));
+        let callback_warnings = std::mem::take(&mut self.callback_warnings);
+        self.state = State::Done(result.map(|mut token| {
+            token.warnings.splice(0..0, callback_warnings);
+            Box::new(token)
+        }));
         out.map_or(Ok(()), Err)
     }
 }
