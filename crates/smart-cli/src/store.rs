@@ -89,7 +89,6 @@ impl KeySource<'_> {
     }
 }
 
-/// Open the store `spec`, encrypted when `key` names a key.
 /// [`open()`] for commands that only read a saved session (`refresh`, `inspect --from`): a
 /// directory that does not exist is an error, never created.
 pub(crate) fn open_existing(
@@ -107,6 +106,7 @@ pub(crate) fn open_existing(
     open(spec, key)
 }
 
+/// Open the store `spec`, encrypted when `key` names a key.
 pub(crate) fn open(spec: &StoreSpec, key: &KeySource<'_>) -> Result<Arc<dyn TokenStore>, String> {
     let key = key.load()?;
     Ok(match spec {

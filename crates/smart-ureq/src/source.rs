@@ -59,7 +59,7 @@ impl<S: TokenSource> SourceHandle<S> {
     /// The fresh cached `Authorization` header without taking any lock, if there is one.
     ///
     /// The warm path of every `authorization()`: one `ArcSwap` load, a clock read and this
-    /// thread's copy of the header ([`thread_copy`]), so that threads calling at once on
+    /// thread's copy of the header (`CachedToken::authorization_for_this_thread`), so that threads calling at once on
     /// several cores write no shared cache line.
     pub(crate) fn fresh_authorization(&self) -> Option<AuthorizationHeader> {
         let guard = self.cache.load();

@@ -94,7 +94,35 @@ impl CachedToken {
     /// tokens (the token itself is not kept alive). Inside thread-local destructors it
     /// returns a clone of the shared header.
     pub fn authorization_for_this_thread(this: &Arc<Self>) -> AuthorizationHeader {
-        thread_copy(this)
+        thread_local! {
+            static COPIES: RefCell<Vec<(Weak<CachedToken>, AuthorizationHeader)>> =
+                const { RefCell::new(Vec::new()) };
+        }
+        // A copy is keyed by the token's allocation and holds it by a `Weak`, so the address
+        // is not reused while the key lives; copies of dropped tokens go at the next miss.
+        COPIES
+            .try_with(|copies| {
+                // Never re-entered (nothing below calls back into a source); if it were, or
+                // during thread teardown, the shared header is used.
+                let Ok(mut copies) = copies.try_borrow_mut() else {
+                    return this.authorization().clone();
+                };
+                let key = Arc::as_ptr(this);
+                if let Some((_, header)) =
+                    copies.iter().find(|(k, _)| std::ptr::eq(k.as_ptr(), key))
+                {
+                    return header.clone();
+                }
+                copies.retain(|(k, _)| k.strong_count() > 0);
+                if copies.len() >= THREAD_COPIES {
+                    copies.remove(0);
+                }
+                // The bytes of the header built with the token, never re-formatted.
+                let header = AuthorizationHeader::new(this.authorization().secret());
+                copies.push((Arc::downgrade(this), header.clone()));
+                header
+            })
+            .unwrap_or_else(|_| this.authorization().clone())
     }
 
     /// Until when the token is used without renewal: its expiry minus the skew (or the
@@ -122,40 +150,6 @@ impl CachedToken {
 /// How many tokens' headers a thread keeps a copy of (a source or two, and the token that
 /// just replaced another).
 const THREAD_COPIES: usize = 4;
-
-/// This thread's copy of `cached`'s `Authorization` header: made once per thread and token
-/// (the bytes of the header built with the token, never re-formatted) and shared by every
-/// call on the thread. Cloning the token's own `Arc<str>` from every core would make each
-/// call write its reference count, one cache line bouncing between the cores; a thread's
-/// copy is written by that thread only. A copy is keyed by the token's allocation and holds
-/// it by a `Weak` (so the address is not reused while the key lives, and the token is not
-/// kept alive); copies of dropped tokens are forgotten at the next miss.
-fn thread_copy(cached: &Arc<CachedToken>) -> AuthorizationHeader {
-    thread_local! {
-        static COPIES: RefCell<Vec<(Weak<CachedToken>, AuthorizationHeader)>> =
-            const { RefCell::new(Vec::new()) };
-    }
-    COPIES
-        .try_with(|copies| {
-            // Never re-entered (nothing below calls back into a source); if it were, or
-            // during thread teardown, the shared header is used.
-            let Ok(mut copies) = copies.try_borrow_mut() else {
-                return cached.authorization().clone();
-            };
-            let key = Arc::as_ptr(cached);
-            if let Some((_, header)) = copies.iter().find(|(k, _)| std::ptr::eq(k.as_ptr(), key)) {
-                return header.clone();
-            }
-            copies.retain(|(k, _)| k.strong_count() > 0);
-            if copies.len() >= THREAD_COPIES {
-                copies.remove(0);
-            }
-            let header = AuthorizationHeader::new(cached.authorization().secret());
-            copies.push((Arc::downgrade(cached), header.clone()));
-            header
-        })
-        .unwrap_or_else(|_| cached.authorization().clone())
-}
 
 #[cfg(test)]
 mod tests {
