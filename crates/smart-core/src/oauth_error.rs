@@ -7,13 +7,45 @@ use serde_json::{Map, Value};
 /// The most characters of an `error_description` / `error_uri` kept (longer text is cut).
 const MAX_ERROR_TEXT: usize = 1024;
 
-/// Server- or redirect-supplied text made safe to log: control characters removed, cut at
+/// Server- or redirect-supplied text made safe to log: control characters, the Unicode line
+/// and paragraph separators and the invisible format characters (bidirectional overrides and
+/// isolates, zero-width characters: general category `Cf`) removed, cut at
 /// [`MAX_ERROR_TEXT`] characters.
 pub(crate) fn clean_text(s: &str) -> String {
     s.chars()
-        .filter(|c| !c.is_control())
+        .filter(|&c| !c.is_control() && !is_separator_or_format(c))
         .take(MAX_ERROR_TEXT)
         .collect()
+}
+
+/// U+2028 LINE SEPARATOR, U+2029 PARAGRAPH SEPARATOR and the characters of general category
+/// `Cf` (Unicode 15.1): they break lines or reorder and hide text in a log or terminal.
+fn is_separator_or_format(c: char) -> bool {
+    const FORMAT: &[(u32, u32)] = &[
+        (0x00AD, 0x00AD),
+        (0x0600, 0x0605),
+        (0x061C, 0x061C),
+        (0x06DD, 0x06DD),
+        (0x070F, 0x070F),
+        (0x0890, 0x0891),
+        (0x08E2, 0x08E2),
+        (0x180E, 0x180E),
+        (0x200B, 0x200F),
+        (0x2028, 0x202E),
+        (0x2060, 0x2064),
+        (0x2066, 0x206F),
+        (0xFEFF, 0xFEFF),
+        (0xFFF9, 0xFFFB),
+        (0x110BD, 0x110BD),
+        (0x110CD, 0x110CD),
+        (0x13430, 0x1343F),
+        (0x1BCA0, 0x1BCA3),
+        (0x1D173, 0x1D17A),
+        (0xE0001, 0xE0001),
+        (0xE0020, 0xE007F),
+    ];
+    let c = u32::from(c);
+    FORMAT.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
 }
 
 pub(crate) fn oauth_error_from_object(

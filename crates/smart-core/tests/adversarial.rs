@@ -1643,6 +1643,133 @@ fn callback_iss_tricks() {
     );
 }
 
+/// A server that copies the code, the `state` or the PKCE `code_verifier` into `iss`,
+/// `error_description` or `error_uri` (raw, percent-encoded, or split by a control or
+/// bidirectional-format character that cleaning removes): the library never repeats it, in a
+/// warning, an error, or the token response of the exchange.
+#[test]
+fn callback_secrets_copied_into_other_parameters_are_never_repeated() {
+    let app = app_public();
+    let enc = smart_core::http::form_encode;
+    let variants = |secret: &str| {
+        let (first, rest) = secret.split_at(1);
+        vec![
+            secret.to_owned(),
+            enc(secret),
+            format!("{first}\n{rest}"),
+            format!("{first}\u{202e}{rest}"),
+            format!("https://a/?x={secret}&y=1"),
+        ]
+    };
+    for which in ["code", "state", "code_verifier"] {
+        let probe = authz(&app);
+        let secret = match which {
+            "code" => SECRET.to_owned(),
+            "state" => probe.pending.state.secret().to_owned(),
+            _ => probe.pending.code_verifier.secret().to_owned(),
+        };
+        for v in variants(&secret) {
+            let what = format!("{which} as {v:?}");
+            // iss, discovery without an issuer: a warning, carried into the token response.
+            let mut req = authz(&app);
+            req.pending.issuer = None;
+            let st = req.pending.state.secret().to_owned();
+            let ok = req
+                .pending
+                .callback(&app, &cb(&st, &format!("code={SECRET}&iss={}", enc(&v))))
+                .unwrap();
+            assert_eq!(ok.warnings.len(), 1, "{what}");
+            assert!(
+                !ok.warnings[0].contains(&secret),
+                "{what}: {:?}",
+                ok.warnings
+            );
+            assert!(
+                ok.warnings[0].contains("[redacted]"),
+                "{what}: {:?}",
+                ok.warnings
+            );
+            let mut exchange = ok.into_exchange();
+            let _ = exchange.poll(T0).unwrap();
+            exchange
+                .handle_response(
+                    HttpResponse::new(
+                        200,
+                        r#"{"access_token":"A","token_type":"Bearer","scope":"launch/patient"}"#,
+                    ),
+                    T0,
+                )
+                .unwrap();
+            let Action::Ready(token) = exchange.poll(T0).unwrap() else {
+                panic!("{what}")
+            };
+            assert_debug_clean(&token, &secret, &what);
+            // iss against a discovered issuer: the mismatch error.
+            let req = authz(&app);
+            let st = req.pending.state.secret().to_owned();
+            let e = req
+                .pending
+                .callback(&app, &cb(&st, &format!("code={SECRET}&iss={}", enc(&v))))
+                .unwrap_err();
+            assert!(
+                matches!(e, Error::Callback(CallbackError::IssuerMismatch { .. })),
+                "{what}: {e:?}"
+            );
+            assert_error_clean(&e, &secret, &what);
+            // An error redirect, with and without state.
+            let req = authz(&app);
+            let st = req.pending.state.secret().to_owned();
+            let params = format!(
+                "code={SECRET}&error=access_denied&error_description=x{}y&error_uri={}",
+                enc(&v),
+                enc(&v)
+            );
+            let e = req.pending.callback(&app, &cb(&st, &params)).unwrap_err();
+            assert!(
+                matches!(e, Error::Callback(CallbackError::Authorization(_))),
+                "{what}: {e:?}"
+            );
+            assert_error_clean(&e, &secret, &what);
+            if which == "code" {
+                let e = authz(&app)
+                    .pending
+                    .callback(&app, &format!("{REDIRECT}?{params}"))
+                    .unwrap_err();
+                assert!(
+                    matches!(
+                        e,
+                        Error::Callback(CallbackError::UnverifiedAuthorization(_))
+                    ),
+                    "{what}: {e:?}"
+                );
+                assert_error_clean(&e, &secret, &what);
+            }
+        }
+    }
+}
+
+/// Bidirectional overrides and isolates, zero-width characters and the Unicode line
+/// separators are removed from repeated callback text, as control characters are.
+#[test]
+fn callback_text_loses_invisible_and_line_breaking_characters() {
+    let app = app_public();
+    let mut req = authz(&app);
+    req.pending.issuer = None;
+    let st = req.pending.state.secret().to_owned();
+    let iss = "\u{202e}evil\u{202c}\u{2066}x\u{2069}\u{200b}y\u{2028}z\u{2029}\u{feff}\u{ad}w";
+    let ok = req
+        .pending
+        .callback(
+            &app,
+            &cb(
+                &st,
+                &format!("code=c&iss={}", smart_core::http::form_encode(iss)),
+            ),
+        )
+        .unwrap();
+    assert!(ok.warnings[0].contains(" evilxyzw,"), "{:?}", ok.warnings);
+}
+
 #[test]
 fn callback_redirect_uri_and_parse_tricks() {
     let app = app_public();

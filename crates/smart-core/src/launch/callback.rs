@@ -4,6 +4,8 @@ use url::Url;
 
 use super::{AppConfig, CodeExchange, EhrLaunch, PendingAuthorization};
 use crate::error::{CallbackError, Document, Error, OAuthError, ParseError};
+use crate::oauth_error::clean_text;
+use crate::redact::SentSecrets;
 use crate::secret::{AuthorizationCode, constant_time_eq};
 use crate::time::UnixTime;
 
@@ -73,10 +75,8 @@ pub fn parse_callback(redirect_url: &str) -> Result<CallbackParams, Error> {
 /// The `error` of an error redirect, cleaned: redirect parameters are attacker-reachable
 /// text, so they get the same treatment as token-endpoint error bodies (control characters
 /// removed, length capped) before they reach logs.
-fn redirect_error(p: &CallbackParams) -> Option<OAuthError> {
-    let clean = |s: &str| {
-        Some(crate::oauth_error::clean_text(s).trim().to_owned()).filter(|t| !t.is_empty())
-    };
+fn redirect_error(p: &CallbackParams, secrets: &SentSecrets) -> Option<OAuthError> {
+    let clean = |s: &str| Some(echo(s, secrets).trim().to_owned()).filter(|t| !t.is_empty());
     let error = p.error.as_deref()?;
     Some(OAuthError {
         status: None,
@@ -88,11 +88,36 @@ fn redirect_error(p: &CallbackParams) -> Option<OAuthError> {
 
 /// The error for a redirect without `state`: the server's own error, marked unverified, when
 /// it sent one; [`CallbackError::MissingState`] otherwise.
-fn missing_state(p: &CallbackParams) -> CallbackError {
-    match redirect_error(p) {
+fn missing_state(p: &CallbackParams, secrets: &SentSecrets) -> CallbackError {
+    match redirect_error(p, secrets) {
         Some(e) => CallbackError::UnverifiedAuthorization(e),
         None => CallbackError::MissingState,
     }
+}
+
+/// The secrets of a callback: its `code` and `state`, and with the pending entry the expected
+/// `state` and the PKCE `code_verifier`. A server may copy any of them into another
+/// parameter; none is ever repeated in an error or a warning.
+fn callback_secrets(p: &CallbackParams, pending: Option<&PendingAuthorization>) -> SentSecrets {
+    let mut secrets = SentSecrets::new();
+    if let Some(code) = &p.code {
+        secrets.add(code.secret());
+    }
+    if let Some(state) = &p.state {
+        secrets.add(state);
+    }
+    if let Some(pending) = pending {
+        secrets.add(pending.state.secret());
+        secrets.add(pending.code_verifier.secret());
+    }
+    secrets
+}
+
+/// A callback parameter as the library repeats it in an error or warning: made safe to log
+/// first (which may join text around removed control characters), then with the callback's
+/// secrets replaced by `[redacted]`.
+fn echo(text: &str, secrets: &SentSecrets) -> String {
+    secrets.scrub(&clean_text(text))
 }
 
 fn url_without_query(url: &Url) -> String {
@@ -147,7 +172,11 @@ impl PendingAuthorization {
     /// if `app` has another `client_id` than the request.
     pub fn callback(self, app: &AppConfig, redirect_url: &str) -> Result<ValidatedCallback, Error> {
         let p = parse_callback(redirect_url)?;
-        let state = p.state.as_deref().ok_or_else(|| missing_state(&p))?;
+        let secrets = callback_secrets(&p, Some(&self));
+        let state = p
+            .state
+            .as_deref()
+            .ok_or_else(|| missing_state(&p, &secrets))?;
         if !constant_time_eq(state, self.state.secret()) {
             return Err(CallbackError::StateMismatch.into());
         }
@@ -157,7 +186,7 @@ impl PendingAuthorization {
         if p.base != expected {
             return Err(CallbackError::RedirectUriMismatch.into());
         }
-        if let Some(e) = redirect_error(&p) {
+        if let Some(e) = redirect_error(&p, &secrets) {
             return Err(CallbackError::Authorization(e).into());
         }
         let mut warnings = Vec::new();
@@ -169,14 +198,14 @@ impl PendingAuthorization {
                 Some(expected) if iss != expected => {
                     return Err(CallbackError::IssuerMismatch {
                         expected: expected.clone(),
-                        received: crate::oauth_error::clean_text(iss),
+                        received: echo(iss, &secrets),
                     }
                     .into());
                 }
                 Some(_) => {}
                 None => warnings.push(format!(
                     "callback carries RFC 9207 iss {}, but discovery gave no issuer to check it against",
-                    crate::oauth_error::clean_text(iss)
+                    echo(iss, &secrets)
                 )),
             }
         }
@@ -267,7 +296,10 @@ impl PendingAuthorizations {
     /// matches; [`Error::Parse`] for a malformed URL.
     pub fn take(&mut self, redirect_url: &str) -> Result<PendingAuthorization, Error> {
         let p = parse_callback(redirect_url)?;
-        let state = p.state.clone().ok_or_else(|| missing_state(&p))?;
+        let state = p
+            .state
+            .clone()
+            .ok_or_else(|| missing_state(&p, &callback_secrets(&p, None)))?;
         self.entries
             .remove(&state_key(&state))
             .ok_or_else(|| CallbackError::UnknownState.into())
