@@ -321,9 +321,10 @@ fn error_in_page(text: &str) -> (Option<String>, Option<String>) {
     (error, field("error_description"))
 }
 
-/// Control characters removed, at most 200 characters (server text in one error line).
+/// Server text for one error line: [`smart_core::oauth_error::log_safe`], at most 200
+/// characters.
 fn clean(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(200).collect()
+    smart_core::oauth_error::log_safe(s, 200)
 }
 
 /// Wait for `GET /callback?...` on the loopback listener; answer every request. After 10 s

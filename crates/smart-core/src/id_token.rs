@@ -55,9 +55,10 @@ pub const DEFAULT_ID_TOKEN_CLOCK_SKEW_SECS: u64 = 60;
 /// after the first tokens it signs).
 pub const MAX_JWKS_FETCHES: u8 = 2;
 
-/// Control characters removed, at most 200 characters: for token-supplied strings in errors.
+/// [`log_safe`](crate::oauth_error::log_safe), at most 200 characters: for token-supplied
+/// strings in errors.
 pub(crate) fn clean(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(200).collect()
+    crate::oauth_error::log_safe(s, 200)
 }
 
 /// A compact JWS split and decoded; the claims are still untrusted.

@@ -7,14 +7,28 @@ use serde_json::{Map, Value};
 /// The most characters of an `error_description` / `error_uri` kept (longer text is cut).
 const MAX_ERROR_TEXT: usize = 1024;
 
-/// Server- or redirect-supplied text made safe to log: control characters, the Unicode line
-/// and paragraph separators and the invisible format characters (bidirectional overrides and
-/// isolates, zero-width characters: general category `Cf`) removed, cut at
+/// Server- or redirect-supplied text made safe to log: [`log_safe`] cut at
 /// [`MAX_ERROR_TEXT`] characters.
 pub(crate) fn clean_text(s: &str) -> String {
+    log_safe(s, MAX_ERROR_TEXT)
+}
+
+/// Text from a server (an error description, a claim, a page) made safe to put on one line of
+/// a log or terminal: control characters, the Unicode line and paragraph separators (U+2028,
+/// U+2029) and the invisible format characters (general category `Cf`: bidirectional
+/// overrides and isolates, zero-width characters, the BOM) are removed, and at most
+/// `max_chars` characters (Unicode scalar values) are kept. Every error and warning of this
+/// library that repeats server text has been through it.
+///
+/// ```
+/// use smart_core::oauth_error::log_safe;
+/// assert_eq!(log_safe("bad\r\nX-Forged: 1\u{202e}txt", 100), "badX-Forged: 1txt");
+/// assert_eq!(log_safe("abcdef", 3), "abc");
+/// ```
+pub fn log_safe(s: &str, max_chars: usize) -> String {
     s.chars()
         .filter(|&c| !c.is_control() && !is_separator_or_format(c))
-        .take(MAX_ERROR_TEXT)
+        .take(max_chars)
         .collect()
 }
 
