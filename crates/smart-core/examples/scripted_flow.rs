@@ -7,9 +7,10 @@
 //!
 //! `HttpRequest`'s `Debug` shows the method, URL and header names only (the body, which
 //! carries the signed `client_assertion`, is redacted), so the output is safe to log. The
-//! script: discovery, a 503 from the token endpoint (an error; the next poll retries), a
-//! token, cache hits, renewal inside the skew window, a transport failure (`abort`: the retry
-//! is signed anew), and `invalidate` after a 401 from the FHIR server.
+//! script: discovery, a 503 from the token endpoint (retried after a backoff, with a newly
+//! signed assertion), a token, cache hits, renewal inside the skew window, a transport
+//! failure (`abort`: the retry is signed anew), and `invalidate` after a 401 from the FHIR
+//! server.
 
 use std::sync::Arc;
 
@@ -91,22 +92,37 @@ fn main() -> Result<(), smart_core::Error> {
     flow.handle_response(HttpResponse::new(200, WELL_KNOWN), t0)?;
 
     println!("2. the token request; the server answers 503 with HTML");
-    expect_send(&mut flow, t0)?;
-    let err = flow
-        .handle_response(HttpResponse::new(503, "<html>busy</html>"), t0)
-        .expect_err("a 503 is an error");
-    println!("  <- Err: {err}");
+    let first = expect_send(&mut flow, t0)?;
+    flow.handle_response(HttpResponse::new(503, "<html>busy</html>"), t0)?;
+    println!("  <- 503: retried within this flight, after a backoff");
 
-    println!("3. poll again: a new token request, 200");
-    expect_send(&mut flow, t0)?;
-    flow.handle_response(HttpResponse::new(200, token_json(1)), t0)?;
+    println!("3. poll again: wait, then a new token request (signed anew), 200");
+    let retry_at = match flow.poll(t0)? {
+        Action::WaitUntil(at) => at,
+        other => {
+            return Err(smart_core::Error::Config(format!(
+                "expected a backoff after the 503, got {other:?}"
+            )));
+        }
+    };
+    println!(
+        "  -> WaitUntil: {} ms later",
+        retry_at.as_millis().saturating_sub(t0.as_millis())
+    );
+    let retried = expect_send(&mut flow, retry_at)?;
+    println!(
+        "     retry carries a newly signed assertion: {}",
+        assertion_of(&first) != assertion_of(&retried)
+    );
+    flow.handle_response(HttpResponse::new(200, token_json(1)), retry_at)?;
 
+    // The token (300 s) was issued at `retry_at`.
     println!("4. within the token's lifetime: cache hits, no request");
-    expect_ready(&mut flow, t0.plus_secs(1))?;
-    expect_ready(&mut flow, t0.plus_secs(269))?;
+    expect_ready(&mut flow, retry_at.plus_secs(1))?;
+    expect_ready(&mut flow, retry_at.plus_secs(269))?;
 
-    println!("5. inside the 30 s skew window (t0 + 270 s): renewal");
-    let t1 = t0.plus_secs(270);
+    println!("5. inside the 30 s skew window (270 s after issue): renewal");
+    let t1 = retry_at.plus_secs(270);
     let lost = expect_send(&mut flow, t1)?;
     println!("  (transport failure: the driver calls abort())");
     flow.abort();
