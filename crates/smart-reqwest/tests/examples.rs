@@ -58,6 +58,56 @@ fn backend_services_reads_patient_123_with_a_pem_key() {
 }
 
 #[test]
+fn ehr_launch_follows_its_header_steps_and_prints_the_launch_context() {
+    // The sandbox's simulated EHR makes the launch URL (its `iss` and `launch`), as the
+    // example's header shows with curl.
+    let (status, body) = http_get(&format!(
+        "{}/_sandbox/ehr-launch?patient=123&launch_url=http://127.0.0.1:54321/launch",
+        sandbox_url()
+    ));
+    assert_eq!(status, 200, "{body}");
+    let ehr: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let launch_url = ehr["url"].as_str().unwrap().to_owned();
+    let mut app = smart_testkit::spawn_example_with("ehr_launch", &[&launch_url], &[]);
+    let wait = Duration::from_secs(60);
+    assert_eq!(app.next_line(wait), format!("iss: {}/fhir", sandbox_url()));
+    assert_eq!(app.next_line(wait), "open this URL in the browser:");
+    let authorize_url = app.next_line(wait);
+    assert!(
+        authorize_url.starts_with(&format!("{}/auth?", sandbox_url())),
+        "{authorize_url}"
+    );
+    assert_eq!(
+        app.next_line(wait),
+        "then paste the callback URL it redirects to:"
+    );
+    // The browser's part, headless: the sandbox approves and redirects to the callback.
+    let callback = browser_until(&authorize_url, "http://127.0.0.1:54321/callback", None);
+    app.write_line(&callback);
+    let (ok, stdout, stderr) = app.wait(wait);
+    assert!(ok, "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("patient: Some(\"123\")\n"), "{stdout}");
+    assert!(stdout.contains("fhirUser: Some("), "{stdout}");
+    assert!(stdout.contains("granted scope: "), "{stdout}");
+    // After the authorization URL (whose `state` and `code_challenge` look like tokens), only
+    // the launch context: never a token.
+    let (_, after) = stdout
+        .split_once("then paste the callback URL it redirects to:\n")
+        .unwrap();
+    assert_eq!(smart_testkit::contains_token_like(after), None, "{after}");
+}
+
+#[test]
+fn ehr_launch_without_a_launch_url_prints_its_usage() {
+    let (ok, _, stderr) = run_example("ehr_launch", &[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("usage: cargo run -p smart-reqwest --example ehr_launch"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn remote_signer_signs_in_a_kms_task_and_reads_patient_123() {
     for alg in [JwsAlgorithm::Es384, JwsAlgorithm::Rs384] {
         let key = key(alg);

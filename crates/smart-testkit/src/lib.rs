@@ -350,15 +350,29 @@ pub struct RunningExample {
 /// # Panics
 /// As [`example_binary`]; when the example cannot be started.
 pub fn spawn_example(name: &str, env: &[(&str, &str)]) -> RunningExample {
+    spawn_example_with(name, &[], env)
+}
+
+/// [`spawn_example`] with command-line `args`; its stdin is a pipe that
+/// [`RunningExample::write_line`] writes to (closed when the example is dropped).
+///
+/// # Panics
+/// As [`example_binary`]; when the example cannot be started.
+pub fn spawn_example_with(name: &str, args: &[&str], env: &[(&str, &str)]) -> RunningExample {
     use std::io::{BufRead as _, Read as _};
     use std::sync::{Arc, Mutex};
 
     let mut cmd = Command::new(example_binary(name));
+    cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
     let mut child = cmd
-        .stdin(std::process::Stdio::null())
+        .stdin(if args.is_empty() {
+            std::process::Stdio::null()
+        } else {
+            std::process::Stdio::piped()
+        })
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -419,6 +433,17 @@ impl RunningExample {
                 )
             }
         }
+    }
+
+    /// Write `line` and a newline to the example's stdin (started by [`spawn_example_with`]).
+    ///
+    /// # Panics
+    /// When stdin is not a pipe or the example has closed it.
+    pub fn write_line(&mut self, line: &str) {
+        use std::io::Write as _;
+        let stdin = self.child.stdin.as_mut().expect("stdin is a pipe");
+        writeln!(stdin, "{line}").expect("write to the example's stdin");
+        stdin.flush().expect("flush the example's stdin");
     }
 
     /// Everything written to stdout so far.
